@@ -1,0 +1,78 @@
+"""`enrichlog`: the one entry point. Each subcommand does one thing; errors are one line, exit 1.
+
+Subcommands register themselves in COMMANDS; modules are imported lazily so that `enrichlog
+--help` stays fast and a missing optional piece never breaks the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+# name -> (module, function, help). The function takes the parsed args and returns an exit code.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "services": ("enrichlog.commands.services", "register", "start/stop the local Kafka and PostgreSQL (no Docker)"),
+    "migrate": ("enrichlog.commands.migrate", "register", "apply the SQL migrations (idempotent, locked)"),
+    "demo": ("enrichlog.commands.demo", "register", "services up, migrate, project a demo stream, show it"),
+}
+
+
+class CliError(Exception):
+    """An error meant for the user: printed as one line, exit status 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="enrichlog",
+        description="Event-sourced enrichment job log: Kafka events -> one EnrichmentLog row per job.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, func, help_) in COMMANDS.items():
+        register: Callable[[argparse.ArgumentParser], None] = getattr(importlib.import_module(module), func)
+        register(sub.add_parser(name, help=help_, description=help_))
+    return parser
+
+
+def emit_json(payload: object) -> None:
+    json.dump(payload, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        print("enrichlog: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the CLI turns every error into one readable line
+        if args.verbose:
+            raise
+        print(f"enrichlog {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _one_line(exc: BaseException) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        from schemas.events import describe
+
+        return f"invalid configuration: {describe(exc)}"
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

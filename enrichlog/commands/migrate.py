@@ -1,0 +1,40 @@
+"""`enrichlog migrate`: apply the SQL migrations to DATABASE_URL (or --database-url)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from enrichlog.migrate import migrate
+
+
+def database_url_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL URL (default: the DATABASE_URL environment variable)",
+    )
+
+
+def resolve_database_url(args: argparse.Namespace) -> str:
+    url = args.database_url or os.environ.get("DATABASE_URL")
+    if not url:
+        raise ValueError("no database: set DATABASE_URL or pass --database-url "
+                         "(`eval \"$(enrichlog services up --env)\"` starts a local one)")
+    return str(url)
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    database_url_arg(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = migrate(resolve_database_url(args))
+    for mid in report.baselined:
+        print(f"baselined {mid} (existing legacy table adopted)")
+    for mid in report.applied:
+        print(f"applied   {mid}")
+    if not report.applied and not report.baselined:
+        print(f"up to date ({len(report.already_applied)} migrations applied)")
+    return 0

@@ -1,0 +1,82 @@
+"""Small process helpers shared by the local Kafka and PostgreSQL services."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be started, reached or stopped; the message says which and why."""
+
+
+def run(cmd: Sequence[str], *, what: str, timeout: float = 300, cwd: Path | None = None) -> str:
+    """Run a command to completion; raise ServiceError with its output when it fails."""
+    try:
+        done = subprocess.run(
+            list(cmd), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as exc:
+        raise ServiceError(f"{what}: command not found: {cmd[0]}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ServiceError(f"{what}: timed out after {timeout:.0f}s: {' '.join(cmd)}") from exc
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip()[-2000:]
+        raise ServiceError(f"{what} failed (exit {done.returncode}): {tail}")
+    return done.stdout
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid_file: Path) -> int | None:
+    """The pid recorded in pid_file when that process still runs, else None."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def terminate(pid: int, *, grace: float = 30.0) -> None:
+    """SIGTERM the process group of pid, then SIGKILL after grace seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+
+def wait_until(check: Callable[[], bool], *, what: str, timeout: float, on_fail: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise ServiceError(f"{what} did not become ready within {timeout:.0f}s. {on_fail()}")
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    return f"Last lines of {path}:\n" + "\n".join(text[-lines:])

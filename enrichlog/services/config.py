@@ -1,0 +1,36 @@
+"""Settings of the local (Docker-free) services: where they keep their files and which ports they use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServicesSettings(BaseSettings):
+    """Read once from ENRICHLOG_* environment variables.
+
+    The state directory defaults to /var/tmp so that the `postgres` system user (PostgreSQL
+    refuses to run as root) can own its data directory inside it.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ENRICHLOG_", extra="ignore", frozen=True)
+
+    state_dir: Path = Path("/var/tmp/enrichlog")
+    kafka_port: int = Field(19092, ge=1, le=65535)
+    kafka_controller_port: int = Field(19093, ge=1, le=65535)
+    kafka_heap: str = Field("768m", pattern=r"^\d+[mMgG]$")
+    pg_port: int = Field(55432, ge=1, le=65535)
+    pg_bin: Path | None = None
+    pg_user: str = Field("enrichlog", pattern=r"^[a-z_][a-z0-9_]*$")
+    pg_database: str = Field("enrichlog", pattern=r"^[a-z_][a-z0-9_]*$")
+    maven: str = "mvn"
+    java: str = "java"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def database_url(self, database: str | None = None) -> str:
+        return f"postgresql://{self.pg_user}@127.0.0.1:{self.pg_port}/{database or self.pg_database}"
