@@ -1,0 +1,87 @@
+"""The Faust edge: read raw messages in batches, hand them to the pipeline, ack after commit.
+
+What faust-streaming 0.15.3 does, and why the agent is written this way (see the README):
+- `stream.noack_take()` yields lists of Events and never acks; `take()` would ack the whole batch in
+  a `finally`, even when writing it failed. We ack each event only after the store committed.
+- Faust's commit can pass an unacked offset (faust-streaming issue 606), so the agent runs with
+  concurrency 1 and acks every message of a committed batch, in order: no gap is ever left.
+- Any exception crashes the agent; `CrashingSupervisor` turns that into a worker exit (status 1)
+  instead of restarting the actor on the same stream past the failed batch. The unacked batch is
+  re-read after the restart, and the positions stored with the rows make the replay harmless.
+- Values are consumed as raw bytes (`value_serializer="raw"`): Faust would otherwise decode them
+  itself and ack undecodable ones before we could dead-letter them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from mode import CrashingSupervisor
+
+from projector.deadletter import RawMessage
+from projector.pipeline import BatchHandler
+from projector.settings import ProjectorSettings
+
+log = logging.getLogger("projector.app")
+
+
+def raw_message(event: Any) -> RawMessage:
+    m = event.message
+    headers = tuple((k, v if isinstance(v, bytes) else bytes(v or b"")) for k, v in (m.headers or ()))
+    return RawMessage(m.topic, m.partition, m.offset, m.key, m.value, headers, m.timestamp and int(m.timestamp * 1000))
+
+
+def create_app(
+    settings: ProjectorSettings,
+    handler_factory: Callable[[faust.App], BatchHandler],
+) -> faust.App:
+    app = faust.App(
+        settings.consumer_group,
+        broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        web_enabled=False,
+        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        broker_max_poll_records=max(500, settings.batch_max),
+    )
+    topic = app.topic(settings.events_topic, key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw")
+    state: dict[str, BatchHandler] = {}
+
+    @app.agent(topic, name="project", concurrency=1, supervisor_strategy=CrashingSupervisor)
+    async def project(stream: faust.StreamT[Any]) -> None:
+        handler = state.setdefault("handler", handler_factory(app))
+        async for batch in stream.noack_take(settings.batch_max, within=settings.batch_window_s):
+            result = await handler.handle([raw_message(ev) for ev in batch])
+            for ev in batch:  # only now: the rows and positions of the batch are committed
+                await stream.ack(ev)
+            _report_lag(app, handler, result.next_offsets)
+
+    @app.on_before_shutdown.connect
+    async def _close(app: faust.App, **_: Any) -> None:  # the batch in hand was committed or not at all
+        handler = state.get("handler")
+        if handler is not None:
+            await handler.dead_letters.close()
+            await handler.store.close()
+
+    return app
+
+
+def _report_lag(app: faust.App, handler: BatchHandler, next_offsets: dict[tuple[str, int], int]) -> None:
+    from faust.types import TP
+
+    for (topic, partition), nxt in next_offsets.items():
+        try:
+            high = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # highwater unknown right after assignment: report nothing
+            continue
+        if high is not None:
+            handler.metrics.consumer_lag.labels(topic=topic, partition=str(partition)).set(max(0, high - nxt))

@@ -1,0 +1,27 @@
+"""The projector's errors. Each says what failed and, where it applies, which message."""
+
+from __future__ import annotations
+
+
+class ProjectorError(RuntimeError):
+    """Base of the projector's errors."""
+
+
+class ConfigError(ProjectorError):
+    """The configuration is invalid; the message names the variable."""
+
+
+class StoreError(ProjectorError):
+    """PostgreSQL rejected a batch for a reason that retrying will not fix."""
+
+
+class StoreUnavailable(StoreError):
+    """PostgreSQL cannot be reached (or the transaction hit a transient error): retry later."""
+
+
+class DeadLetterError(ProjectorError):
+    """A bad message could not be written to the dead-letter topic: stop rather than lose it."""
+
+    def __init__(self, message: str, *, topic: str, partition: int, offset: int) -> None:
+        super().__init__(f"{message} (message {topic}[{partition}]@{offset})")
+        self.topic, self.partition, self.offset = topic, partition, offset

@@ -1,0 +1,187 @@
+"""The fold: job events -> one row state per job. Pure: no Kafka, no PostgreSQL, no clock.
+
+`fold(state, events)` is `merge` over `from_event` of each event. `merge` is commutative,
+associative and idempotent, which is what makes the projection exact under re-delivery, late and
+out-of-order events: any permutation of the events, with any duplicates, folds to the same state.
+
+The one cross-row rule, a root's PARTIAL status when a child failed permanently, needs the children
+and so lives outside the per-job fold: `display_status` decides it from `failed_children`, which
+the store counts in SQL and `project_all` counts in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+from projector.state import (
+    MAX_HISTORY,
+    RANK,
+    TERMINAL,
+    Attempt,
+    ErrorInfo,
+    Head,
+    Identity,
+    JobState,
+    Key,
+    micros,
+)
+from schemas import JobEvent, JobFailed, JobFinished, JobRetrying, JobStarted
+
+T = TypeVar("T")
+
+# The job's own status by the kind of its deciding event (finished: its outcome).
+STATUS_OF_KIND = {"job.started": "IN_PROGRESS", "job.retrying": "PENDING", "job.failed": "FAILED"}
+PARTIAL = "PARTIAL"
+
+
+def key_of(event: JobEvent) -> Key:
+    terminal = 1 if event.kind in TERMINAL else 0
+    return (terminal, event.attempt, RANK[event.kind], micros(event.occurred_at), str(event.event_id))
+
+
+def _identity(event: JobEvent) -> Identity:
+    ent = event.entity
+    return Identity(
+        job_type=event.job_type.value,
+        root_job_id=event.root_job_id,
+        parent_job_id=event.parent_job_id,
+        entity_type=ent.type.value,
+        entity_id=str(ent.id),
+        artist_id=None if ent.artist_id is None else str(ent.artist_id),
+        album_id=None if ent.album_id is None else str(ent.album_id),
+        track_id=None if ent.track_id is None else str(ent.track_id),
+        triggered_by=event.triggered_by,
+        user_id=None if event.user_id is None else str(event.user_id),
+    )
+
+
+def from_event(event: JobEvent) -> JobState:
+    """The state of a job that has seen only this event."""
+    key, at = key_of(event), micros(event.occurred_at)
+    started = isinstance(event, JobStarted)
+    error = None
+    if isinstance(event, JobRetrying | JobFailed):
+        error = ErrorInfo(event.error.message, event.error.code, event.error.kind.value)
+    outcome = event.outcome.value if isinstance(event, JobFinished) else None
+    end_status = None if started else (outcome or ("RETRIED" if isinstance(event, JobRetrying) else "FAILED"))
+    duration = None if isinstance(event, JobStarted) else event.duration_ms
+    detail = getattr(event, "detail", None)
+    return JobState(
+        job_id=event.job_id,
+        head=Head(
+            key=key,
+            kind=event.kind,
+            outcome=outcome,
+            duration_ms=duration,
+            api_call_count=event.api_call_count if isinstance(event, JobFinished) else None,
+            identity=_identity(event),
+        ),
+        first_seen=at,
+        last_event=at,
+        first_started=at if started else None,
+        retry_count=event.attempt if isinstance(event, JobRetrying) else event.attempt - 1,
+        max_attempt=event.attempt,
+        attempts=(
+            Attempt(
+                number=event.attempt,
+                started_at=at if started else None,
+                end_key=None if started else key,
+                end_status=end_status,
+                ended_at=None if started else at,
+                duration_ms=duration,
+                error=error,
+            ),
+        ),
+        reason=None if event.reason is None else (key, event.reason),
+        detail=None if detail is None else (key, detail.model_dump(mode="json", by_alias=True, exclude_none=True)),
+        # The last error is the error of the highest attempt: ordered without the terminal flag.
+        error=None if error is None else ((0, *key[1:]), error),  # type: ignore[arg-type]
+    )
+
+
+def _greatest(a: tuple[Key, T] | None, b: tuple[Key, T] | None) -> tuple[Key, T] | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a[0] >= b[0] else b
+
+
+def _min_opt(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _merge_attempt(a: Attempt, b: Attempt) -> Attempt:
+    started = _min_opt(a.started_at, b.started_at)
+    if b.end_key is not None and (a.end_key is None or b.end_key > a.end_key):
+        end = b
+    else:
+        end = a
+    return Attempt(a.number, started, end.end_key, end.end_status, end.ended_at, end.duration_ms, end.error)
+
+
+def _merge_attempts(a: tuple[Attempt, ...], b: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
+    by_number = {x.number: x for x in a}
+    for x in b:
+        mine = by_number.get(x.number)
+        by_number[x.number] = x if mine is None else _merge_attempt(mine, x)
+    numbers = sorted(by_number)[-MAX_HISTORY:]
+    return tuple(by_number[n] for n in numbers)
+
+
+def merge(a: JobState, b: JobState) -> JobState:
+    """The join of two states of the same job."""
+    if a.job_id != b.job_id:
+        raise ValueError(f"cannot merge states of jobs {a.job_id!r} and {b.job_id!r}")
+    return JobState(
+        job_id=a.job_id,
+        head=a.head if a.head.key >= b.head.key else b.head,
+        first_seen=min(a.first_seen, b.first_seen),
+        last_event=max(a.last_event, b.last_event),
+        first_started=_min_opt(a.first_started, b.first_started),
+        retry_count=max(a.retry_count, b.retry_count),
+        max_attempt=max(a.max_attempt, b.max_attempt),
+        attempts=_merge_attempts(a.attempts, b.attempts),
+        reason=_greatest(a.reason, b.reason),
+        detail=_greatest(a.detail, b.detail),
+        error=_greatest(a.error, b.error),
+    )
+
+
+def fold(state: JobState | None, events: Iterable[JobEvent]) -> JobState | None:
+    """Apply events (all of one job) to a state; None stays None only when there are no events."""
+    result = state
+    for event in events:
+        s = from_event(event)
+        result = s if result is None else merge(result, s)
+    return result
+
+
+def fold_by_job(events: Iterable[JobEvent], states: dict[str, JobState] | None = None) -> dict[str, JobState]:
+    """Fold a batch of events of many jobs onto their known states (the dict is not modified)."""
+    result = dict(states or {})
+    for event in events:
+        s = from_event(event)
+        mine = result.get(event.job_id)
+        result[event.job_id] = s if mine is None else merge(mine, s)
+    return result
+
+
+def job_status(state: JobState) -> str:
+    head = state.head
+    return head.outcome if head.kind == "job.finished" and head.outcome else STATUS_OF_KIND[head.kind]
+
+
+def display_status(own_status: str, is_root: bool, failed_children: int) -> str:
+    """What the table shows: a root with a permanently failed child is PARTIAL unless it failed itself.
+
+    The store applies the same rule in SQL (projector/sql.py); tests check that both agree.
+    """
+    if is_root and failed_children > 0 and own_status != "FAILED":
+        return PARTIAL
+    return own_status

@@ -1,0 +1,41 @@
+"""Prometheus metrics of the projector (served on ENRICHLOG_METRICS_PORT, /metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events_folded = Counter("enrichlog_events_folded", "Events folded into rows", registry=r)
+        self.events_skipped = Counter(
+            "enrichlog_events_skipped", "Replayed events already in the table (offset below the stored position)",
+            registry=r,
+        )
+        self.rows_written = Counter("enrichlog_rows_written", "Rows inserted or updated", registry=r)
+        self.batches = Counter("enrichlog_batches", "Batches committed", registry=r)
+        self.batch_seconds = Histogram(
+            "enrichlog_batch_seconds", "Time to fold and commit one batch", registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.batch_size = Histogram(
+            "enrichlog_batch_events", "Messages per batch", registry=r,
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+        )
+        self.dead_lettered = Counter(
+            "enrichlog_dead_lettered", "Messages sent to the dead-letter topic", ["reason"], registry=r
+        )
+        self.db_errors = Counter("enrichlog_db_errors", "Failed database transactions", ["kind"], registry=r)
+        self.consumer_lag = Gauge(
+            "enrichlog_consumer_lag", "Messages behind the partition's end", ["topic", "partition"], registry=r
+        )
+
+    def serve(self, port: int) -> None:
+        if port:
+            start_http_server(port, addr="127.0.0.1", registry=self.registry)

@@ -1,0 +1,104 @@
+"""One batch of raw Kafka messages -> dead letters for the bad ones, one store transaction for all.
+
+Order matters: dead letters are written (and acknowledged) first, then the store commits the rows
+and the positions of every message of the batch, good and bad. Only then may the caller ack the
+messages to Kafka. Nothing here acks: an exception leaves the whole batch unacknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from projector.deadletter import DeadLetterSink, RawMessage
+from projector.errors import StoreUnavailable
+from projector.metrics import Metrics
+from projector.store import ApplyResult, LogStore, Positioned
+from schemas import EventDecodeError, parse_event
+
+log = logging.getLogger("projector.pipeline")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for an unreachable database: first delay, cap, and how long before giving up."""
+
+    first_s: float = 0.5
+    max_s: float = 5.0
+    give_up_after_s: float = 300.0
+
+
+def decode(message: RawMessage) -> Positioned | tuple[RawMessage, EventDecodeError]:
+    if message.value is None:
+        return message, EventDecodeError("message has no value (tombstone)", kind="undecodable")
+    try:
+        event = parse_event(message.value)
+    except EventDecodeError as exc:
+        return message, exc
+    return Positioned(message.topic, message.partition, message.offset, event)
+
+
+class BatchHandler:
+    def __init__(
+        self,
+        store: LogStore,
+        dead_letters: DeadLetterSink,
+        metrics: Metrics | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
+        self.store = store
+        self.dead_letters = dead_letters
+        self.metrics = metrics or Metrics()
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    async def handle(self, messages: Sequence[RawMessage]) -> ApplyResult:
+        started = time.perf_counter()
+        positioned: list[Positioned] = []
+        for message in messages:
+            decoded = decode(message)
+            if isinstance(decoded, Positioned):
+                positioned.append(decoded)
+                continue
+            bad, error = decoded
+            await self.dead_letters.send(bad, reason=error.kind, error=error.reason)
+            self.metrics.dead_lettered.labels(reason=error.kind).inc()
+            log.warning(
+                "dead-lettered message",
+                extra={"topic": bad.topic, "partition": bad.partition, "offset": bad.offset,
+                       "reason": error.kind, "error": error.reason},
+            )
+            positioned.append(Positioned(bad.topic, bad.partition, bad.offset, None))
+        result = await self._apply(positioned)
+        m = self.metrics
+        m.events_folded.inc(result.applied)
+        m.events_skipped.inc(result.skipped)
+        m.rows_written.inc(result.rows)
+        m.batches.inc()
+        m.batch_size.observe(len(messages))
+        m.batch_seconds.observe(time.perf_counter() - started)
+        return result
+
+    async def _apply(self, batch: Sequence[Positioned]) -> ApplyResult:
+        """The store's apply, retried with backoff while the database is unavailable."""
+        delay, deadline = self.retry.first_s, time.monotonic() + self.retry.give_up_after_s
+        while True:
+            try:
+                return await self.store.apply(batch)
+            except StoreUnavailable as exc:
+                self.metrics.db_errors.labels(kind="unavailable").inc()
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailable(
+                        f"{exc}; gave up after {self.retry.give_up_after_s:.0f}s without committing "
+                        f"(offsets not advanced, batch of {len(batch)} will be re-read)"
+                    ) from exc
+                log.warning("database unavailable, retrying", extra={"error": str(exc), "retry_in_s": delay})
+                await self._sleep(delay)  # type: ignore[misc]
+                delay = min(delay * 2, self.retry.max_s)
+            except Exception:
+                self.metrics.db_errors.labels(kind="rejected").inc()
+                raise

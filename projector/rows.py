@@ -1,0 +1,146 @@
+"""From a job's fold state to its `enrichment_logs` row. Pure.
+
+`project_all` is the whole projection in memory (every job's row, roots' failed children counted):
+the reference that the PostgreSQL store must equal, used by the rebuild check and the kill test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from projector.fold import display_status, fold_by_job, job_status
+from projector.state import TERMINAL, Attempt, JobState, from_micros, state_to_json
+from schemas import JobEvent
+from schemas.details import SOURCES_OF_DETAIL
+
+# Row ids of projected rows are derived from the job id, so a rebuild gives the same ids.
+ROW_ID_NAMESPACE = uuid.UUID("6f1d1f3c-3b0e-4b7e-9f53-7b7c3d0e6a11")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One projected row; field names are the table's column names."""
+
+    id: uuid.UUID
+    job_id: str
+    operation: str
+    entity_type: str
+    entity_id: str
+    artist_id: str | None
+    album_id: str | None
+    track_id: str | None
+    parent_job_id: str | None
+    is_root_job: bool
+    triggered_by: str | None
+    user_id: str | None
+    status: str
+    job_status: str
+    reason: str | None
+    sources: list[str]
+    fields_enriched: list[str]
+    data_quality_before: str | None
+    data_quality_after: str | None
+    error_message: str | None
+    error_code: str | None
+    retry_count: int
+    attempt: int
+    duration_ms: int | None
+    api_call_count: int
+    metadata: dict[str, Any] | None
+    last_error: str | None
+    last_error_code: str | None
+    last_error_kind: str | None
+    attempts: list[dict[str, Any]]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_event_at: datetime
+    failed_children: int
+    fold_state: dict[str, Any]
+
+
+COLUMNS: tuple[str, ...] = tuple(JobRow.__dataclass_fields__)
+
+
+def _iso(us: int | None) -> str | None:
+    return None if us is None else from_micros(us).isoformat()
+
+
+def _attempt_json(a: Attempt) -> dict[str, Any]:
+    out: dict[str, Any] = {"attempt": a.number, "startedAt": _iso(a.started_at), "endedAt": _iso(a.ended_at),
+                           "durationMs": a.duration_ms, "status": a.end_status}
+    if a.error is not None:
+        out["error"] = {"message": a.error.message, "code": a.error.code, "kind": a.error.kind}
+    return out
+
+
+def to_row(state: JobState, failed_children: int = 0) -> JobRow:
+    head, ident = state.head, state.head.identity
+    detail = state.detail[1] if state.detail else None
+    own = job_status(state)
+    is_root = ident.parent_job_id is None
+    terminal = head.kind in TERMINAL
+    error = state.error[1] if state.error else None
+    detail_get = detail.get if detail else {}.get
+    sources = list(detail_get("sources") or SOURCES_OF_DETAIL.get(str(detail_get("processor")), ()))
+    api_calls = head.api_call_count if head.api_call_count is not None else detail_get("apiCallCount")
+    return JobRow(
+        id=uuid.uuid5(ROW_ID_NAMESPACE, state.job_id),
+        job_id=state.job_id,
+        operation=ident.job_type,
+        entity_type=ident.entity_type,
+        entity_id=ident.entity_id,
+        artist_id=ident.artist_id,
+        album_id=ident.album_id,
+        track_id=ident.track_id,
+        parent_job_id=ident.parent_job_id,
+        is_root_job=is_root,
+        triggered_by=ident.triggered_by,
+        user_id=ident.user_id,
+        status=display_status(own, is_root, failed_children),
+        job_status=own,
+        reason=state.reason[1] if state.reason else None,
+        sources=[str(s) for s in sources],
+        fields_enriched=list(detail_get("fieldsEnriched") or []),
+        data_quality_before=detail_get("dataQualityBefore"),
+        data_quality_after=detail_get("dataQualityAfter"),
+        error_message=error.message if error and own == "FAILED" else None,
+        error_code=error.code if error and own == "FAILED" else None,
+        retry_count=state.retry_count,
+        attempt=state.max_attempt,
+        duration_ms=head.duration_ms if terminal else None,
+        api_call_count=int(api_calls or 0),
+        metadata=detail,
+        last_error=error.message if error else None,
+        last_error_code=error.code if error else None,
+        last_error_kind=error.kind if error else None,
+        attempts=[_attempt_json(a) for a in state.attempts],
+        created_at=from_micros(state.first_seen),
+        started_at=None if state.first_started is None else from_micros(state.first_started),
+        finished_at=from_micros(head.key[3]) if terminal else None,
+        last_event_at=from_micros(state.last_event),
+        failed_children=failed_children if is_root else 0,
+        fold_state=state_to_json(state),
+    )
+
+
+def failed_children_of(states: Iterable[JobState]) -> Counter[str]:
+    """Per root job id: how many of its children failed permanently."""
+    counts: Counter[str] = Counter()
+    for s in states:
+        parent = s.head.identity.parent_job_id
+        if parent is not None and job_status(s) == "FAILED":
+            counts[parent] += 1
+    return counts
+
+
+def project_all(events: Iterable[JobEvent]) -> dict[str, JobRow]:
+    """Every job's row from all events at once: the reference projection."""
+    states = fold_by_job(events)
+    failed = failed_children_of(states.values())
+    return {job_id: to_row(s, failed.get(job_id, 0)) for job_id, s in states.items()}

@@ -1,0 +1,96 @@
+"""Run the projector: check the configuration and the services, create the topics, start Faust."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+from projector.deadletter import KafkaDeadLetters
+from projector.metrics import Metrics
+from projector.pipeline import BatchHandler, RetryPolicy
+from projector.settings import ProjectorSettings
+from projector.store import PostgresStore
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the `extra` fields of the record."""
+
+    _STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        out.update({k: v for k, v in record.__dict__.items() if k not in self._STD})
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure_logging(settings: ProjectorSettings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+
+
+def ensure_topics(settings: ProjectorSettings) -> None:
+    """Create the events and dead-letter topics when missing (partitions from configuration)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
+            for name in (settings.events_topic, settings.dlq_topic)
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another projector created it meanwhile
+    finally:
+        admin.close()
+
+
+def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler:
+    return BatchHandler(
+        store=PostgresStore(settings.database_url.get_secret_value(), consumer=settings.consumer_group),
+        dead_letters=KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dlq_topic),
+        metrics=metrics,
+        retry=RetryPolicy(give_up_after_s=settings.db_retry_timeout_s),
+    )
+
+
+def run(settings: ProjectorSettings) -> int:
+    """Run until SIGTERM/SIGINT (exit 0) or a crash (exit 1, nothing committed past the failure)."""
+    import faust
+
+    from projector.app import create_app
+
+    configure_logging(settings)
+    ensure_topics(settings)
+    metrics = Metrics()
+    metrics.serve(settings.metrics_port)
+    app = create_app(settings, lambda _app: build_handler(settings, metrics))
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    # Faust's worker installs its own handlers; keep our structured logging.
+    configure_logging(settings)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

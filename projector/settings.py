@@ -1,0 +1,63 @@
+"""The projector's configuration: read once from the environment at start, validated, passed down."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EVENTS_TOPIC = "enrichment.job-events"
+
+
+class ProjectorSettings(BaseSettings):
+    """12-factor settings. Names are the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field(
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+        min_length=1,
+    )
+    database_url: SecretStr = Field(validation_alias=AliasChoices("DATABASE_URL", "database_url"))
+    events_topic: str = Field(
+        DEFAULT_EVENTS_TOPIC, validation_alias=AliasChoices("ENRICHLOG_EVENTS_TOPIC", "events_topic"),
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+    )
+    dead_letter_topic: str | None = Field(
+        None, validation_alias=AliasChoices("ENRICHLOG_DEAD_LETTER_TOPIC", "dead_letter_topic"),
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+    )
+    topic_partitions: int = Field(6, ge=1, le=1000, validation_alias=AliasChoices("ENRICHLOG_TOPIC_PARTITIONS", "topic_partitions"))
+    consumer_group: str = Field(
+        "enrichment-log-projector",
+        validation_alias=AliasChoices("ENRICHLOG_CONSUMER_GROUP", "consumer_group"),
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+    )
+    batch_max: int = Field(2000, ge=1, le=100_000, validation_alias=AliasChoices("ENRICHLOG_BATCH_MAX", "batch_max"))
+    batch_window_s: float = Field(
+        0.05, gt=0, le=60, validation_alias=AliasChoices("ENRICHLOG_BATCH_WINDOW_S", "batch_window_s")
+    )
+    db_retry_timeout_s: float = Field(
+        300.0, ge=0, validation_alias=AliasChoices("ENRICHLOG_DB_RETRY_TIMEOUT_S", "db_retry_timeout_s")
+    )
+    metrics_port: int = Field(
+        9464, ge=0, le=65535, validation_alias=AliasChoices("ENRICHLOG_METRICS_PORT", "metrics_port")
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=AliasChoices("ENRICHLOG_LOG_LEVEL", "log_level")
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", validation_alias=AliasChoices("ENRICHLOG_LOG_FORMAT", "log_format")
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return v
+
+    @property
+    def dlq_topic(self) -> str:
+        return self.dead_letter_topic or f"{self.events_topic}.dlq"

@@ -1,0 +1,161 @@
+"""The state of one job's row, as the fold sees it: frozen values, no I/O.
+
+Every field is a join-semilattice (a max by a total order, a min, or a bounded set of the highest
+attempts), so folding events in any order, with any duplicates, gives the same state. The state is
+stored with the row (`fold_state` jsonb) so that a later batch can continue from it.
+
+Times are integers (microseconds since the epoch, UTC): cheap to compare, exact to store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+STATE_VERSION = 1
+MAX_HISTORY = 20  # attempts kept in the row's history (the highest attempt numbers)
+
+# Total order of events of one job: terminal first (a terminal outcome is never overwritten by a
+# non-terminal event), then attempt, then kind rank, then time, then event id (ties are impossible
+# between distinct events).
+Key = tuple[int, int, int, int, str]
+
+RANK = {"job.started": 0, "job.retrying": 1, "job.finished": 2, "job.failed": 3}
+TERMINAL = frozenset({"job.finished", "job.failed"})
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(ts: datetime) -> int:
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What the job is and where it hangs; the same on every event of a job."""
+
+    job_type: str
+    root_job_id: str
+    parent_job_id: str | None
+    entity_type: str
+    entity_id: str
+    artist_id: str | None
+    album_id: str | None
+    track_id: str | None
+    triggered_by: str | None
+    user_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The event that decides the job's status: the greatest by Key."""
+
+    key: Key
+    kind: str
+    outcome: str | None
+    duration_ms: int | None
+    api_call_count: int | None
+    identity: Identity
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    message: str
+    code: str | None
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt: when it started, and how it ended (the greatest end event by Key)."""
+
+    number: int
+    started_at: int | None
+    end_key: Key | None = None
+    end_status: str | None = None  # RETRIED, FAILED or the finished outcome
+    ended_at: int | None = None
+    duration_ms: int | None = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    job_id: str
+    head: Head
+    first_seen: int
+    last_event: int
+    first_started: int | None
+    retry_count: int
+    max_attempt: int
+    attempts: tuple[Attempt, ...]
+    reason: tuple[Key, str] | None = None
+    detail: tuple[Key, dict[str, Any]] | None = None
+    error: tuple[Key, ErrorInfo] | None = None
+
+
+# --- serialization of the state into the row's fold_state (JSON) ---------------------------------
+
+def _err_out(e: ErrorInfo | None) -> list[Any] | None:
+    return None if e is None else [e.message, e.code, e.kind]
+
+
+def _err_in(v: list[Any] | None) -> ErrorInfo | None:
+    return None if v is None else ErrorInfo(v[0], v[1], v[2])
+
+
+def _key_in(v: list[Any] | None) -> Key | None:
+    return None if v is None else (v[0], v[1], v[2], v[3], v[4])
+
+
+def state_to_json(s: JobState) -> dict[str, Any]:
+    h = s.head
+    return {
+        "v": STATE_VERSION,
+        "job": s.job_id,
+        "head": [list(h.key), h.kind, h.outcome, h.duration_ms, h.api_call_count, list(_identity_tuple(h.identity))],
+        "seen": [s.first_seen, s.last_event, s.first_started, s.retry_count, s.max_attempt],
+        "attempts": [
+            [a.number, a.started_at, None if a.end_key is None else list(a.end_key), a.end_status,
+             a.ended_at, a.duration_ms, _err_out(a.error)]
+            for a in s.attempts
+        ],
+        "reason": None if s.reason is None else [list(s.reason[0]), s.reason[1]],
+        "detail": None if s.detail is None else [list(s.detail[0]), s.detail[1]],
+        "error": None if s.error is None else [list(s.error[0]), _err_out(s.error[1])],
+    }
+
+
+def _identity_tuple(i: Identity) -> tuple[Any, ...]:
+    return (i.job_type, i.root_job_id, i.parent_job_id, i.entity_type, i.entity_id, i.artist_id,
+            i.album_id, i.track_id, i.triggered_by, i.user_id)
+
+
+def state_from_json(d: dict[str, Any]) -> JobState:
+    if d.get("v") != STATE_VERSION:
+        raise ValueError(f"fold_state version {d.get('v')!r} is not {STATE_VERSION}: rebuild the table")
+    hk, kind, outcome, duration, api_calls, ident = d["head"]
+    first_seen, last_event, first_started, retry_count, max_attempt = d["seen"]
+    reason, detail, error = d["reason"], d["detail"], d["error"]
+    return JobState(
+        job_id=d["job"],
+        head=Head(_key_in(hk), kind, outcome, duration, api_calls, Identity(*ident)),  # type: ignore[arg-type]
+        first_seen=first_seen,
+        last_event=last_event,
+        first_started=first_started,
+        retry_count=retry_count,
+        max_attempt=max_attempt,
+        attempts=tuple(
+            Attempt(n, st, _key_in(ek), status, ended, dur, _err_in(err))
+            for n, st, ek, status, ended, dur, err in d["attempts"]
+        ),
+        reason=None if reason is None else (_key_in(reason[0]), reason[1]),  # type: ignore[arg-type]
+        detail=None if detail is None else (_key_in(detail[0]), detail[1]),  # type: ignore[arg-type]
+        error=None if error is None else (_key_in(error[0]), _err_in(error[1])),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,80 @@
+"""Small hand-written job chains for tests of the fold, the store and the service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from schemas import (
+    Entity,
+    EntityType,
+    ErrorKind,
+    JobError,
+    JobEvent,
+    JobFailed,
+    JobFinished,
+    JobRetrying,
+    JobStarted,
+    JobType,
+    Outcome,
+)
+
+T0 = datetime(2026, 2, 6, 12, 0, tzinfo=UTC)
+RATE_LIMIT = JobError(message="429 Too Many Requests", code="HTTP_429", kind=ErrorKind.RATE_LIMIT)
+NOT_FOUND = JobError(message="404 image not found", code="IMAGE_FETCH_FAILED", kind=ErrorKind.NOT_FOUND)
+
+
+class Chain:
+    """Builds events of one root and its children with unique ids and increasing times."""
+
+    def __init__(self, root_id: str | None = None, root_type: JobType = JobType.CHECK_ALBUM_ENRICHMENT) -> None:
+        self.root_id = root_id or f"root-{uuid.uuid4().hex[:10]}"
+        self.root_type = root_type
+        self.entity = Entity(type=EntityType.ALBUM, id=uuid.uuid4(), album_id=uuid.uuid4())
+        self.clock = 0
+        self.types: dict[str, JobType] = {self.root_id: root_type}
+
+    def child(self, job_type: JobType, suffix: str) -> str:
+        job_id = f"{self.root_id}/{suffix}"
+        self.types[job_id] = job_type
+        return job_id
+
+    def _base(self, job_id: str, attempt: int) -> dict[str, object]:
+        self.clock += 1
+        return {
+            "event_id": uuid.uuid4(),
+            "job_id": job_id,
+            "job_type": self.types[job_id],
+            "root_job_id": self.root_id,
+            "parent_job_id": None if job_id == self.root_id else self.root_id,
+            "attempt": attempt,
+            "occurred_at": T0 + timedelta(seconds=self.clock),
+            "entity": self.entity,
+        }
+
+    def started(self, job_id: str, attempt: int = 1) -> JobEvent:
+        return JobStarted(**self._base(job_id, attempt))  # type: ignore[arg-type]
+
+    def retrying(self, job_id: str, attempt: int, error: JobError = RATE_LIMIT) -> JobEvent:
+        return JobRetrying(**self._base(job_id, attempt), error=error, duration_ms=100 * attempt)  # type: ignore[arg-type]
+
+    def finished(self, job_id: str, attempt: int = 1, outcome: Outcome = Outcome.SUCCESS) -> JobEvent:
+        return JobFinished(**self._base(job_id, attempt), outcome=outcome, duration_ms=250)  # type: ignore[arg-type]
+
+    def failed(self, job_id: str, attempt: int, error: JobError = NOT_FOUND) -> JobEvent:
+        return JobFailed(**self._base(job_id, attempt), error=error, duration_ms=300)  # type: ignore[arg-type]
+
+
+def album_chain_with_failed_child() -> tuple[Chain, list[JobEvent]]:
+    """A root that succeeds, a child retried twice then succeeding, a child failing permanently."""
+    c = Chain()
+    enrich = c.child(JobType.ENRICH_ALBUM, "enrich")
+    cover = c.child(JobType.CACHE_ALBUM_COVER_ART, "cover")
+    events = [
+        c.started(c.root_id),
+        c.started(enrich), c.retrying(enrich, 1), c.started(enrich, 2), c.retrying(enrich, 2),
+        c.started(enrich, 3), c.finished(enrich, 3),
+        c.started(cover), c.retrying(cover, 1, NOT_FOUND), c.started(cover, 2), c.failed(cover, 2),
+        c.finished(c.root_id),
+    ]
+    return c, events
