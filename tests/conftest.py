@@ -7,9 +7,14 @@ and sets them), otherwise from testcontainers when a Docker engine answers.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -115,3 +120,93 @@ def db(postgres_url: str, migrated_template: str) -> Iterator[str]:
 def topic(kafka_bootstrap: str) -> str:
     """A topic name unique to this test (created by whoever uses it first)."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+class ProjectorProcess:
+    """`enrichlog project` as a real subprocess, on its own topic, group and database."""
+
+    def __init__(self, env: dict[str, str], log_path: Any) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ProjectorProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child process owns it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "enrichlog.cli", "project"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM and wait; the exit status."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-5000:]
+        except FileNotFoundError:
+            return ""
+
+
+@pytest.fixture
+def projector_env(kafka_bootstrap: str, db: str, topic: str) -> dict[str, str]:
+    """Environment of a projector on this test's topic, database and consumer group."""
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        DATABASE_URL=db,
+        ENRICHLOG_EVENTS_TOPIC=topic,
+        ENRICHLOG_TOPIC_PARTITIONS="3",
+        ENRICHLOG_CONSUMER_GROUP=f"group-{topic}",
+        ENRICHLOG_METRICS_PORT="0",
+        ENRICHLOG_LOG_FORMAT="text",
+        ENRICHLOG_DB_RETRY_TIMEOUT_S="120",
+    )
+    return env
+
+
+@pytest.fixture
+def projector(projector_env: dict[str, str], tmp_path: Any) -> Iterator[ProjectorProcess]:
+    """A started projector; stopped (or killed) at teardown. Its log is shown when a test fails."""
+    from projector.service import ensure_topics
+    from projector.settings import ProjectorSettings
+
+    ensure_topics(ProjectorSettings(**{  # type: ignore[arg-type]
+        "kafka_bootstrap_servers": projector_env["KAFKA_BOOTSTRAP_SERVERS"],
+        "database_url": projector_env["DATABASE_URL"],
+        "events_topic": projector_env["ENRICHLOG_EVENTS_TOPIC"],
+        "topic_partitions": 3,
+    }))
+    proc = ProjectorProcess(projector_env, tmp_path / "projector.log").start()
+    yield proc
+    proc.kill()
+    print(proc.log())
+
+
+def wait_for(check: Any, *, timeout: float = 60, what: str = "condition") -> Any:
+    """Poll `check()` until it returns a truthy value or the deadline passes (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {value!r}")
+        time.sleep(0.2)

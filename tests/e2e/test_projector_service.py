@@ -1,0 +1,143 @@
+"""Processors -> Kafka -> the projector service -> rows in PostgreSQL, on the real broker and database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from schemas import JobEvent, JobType, dump_event
+from tests.conftest import ProjectorProcess, wait_for
+from tests.scenarios import Chain, album_chain_with_failed_child
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+def _send(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for key, value in messages:
+        producer.send(topic, key=key, value=value)
+    producer.flush(30)
+    producer.close()
+
+
+def _publish(bootstrap: str, topic: str, events: list[JobEvent]) -> None:
+    _send(bootstrap, topic, [(e.root_job_id.encode(), dump_event(e)) for e in events])
+
+
+def _rows(db: str, where: str = "fold_state IS NOT NULL", params: tuple[Any, ...] = ()) -> dict[str, dict[str, Any]]:
+    with psycopg.connect(db) as conn:
+        cur = conn.execute(f"SELECT * FROM enrichment_logs WHERE {where}", params)
+        names = [d.name for d in cur.description or ()]
+        return {r[names.index("job_id")]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+
+def _rows_when(db: str, count: int, **status: str) -> dict[str, dict[str, Any]]:
+    def ready() -> dict[str, dict[str, Any]] | None:
+        rows = _rows(db)
+        ok = len(rows) >= count and all(rows.get(j, {}).get("status") == s for j, s in status.items())
+        return rows if ok else None
+
+    return wait_for(ready, timeout=90, what=f"{count} rows with {status}")
+
+
+def test_retries_then_success_and_permanent_failure_mark_root_partial(
+    projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str
+) -> None:
+    c, events = album_chain_with_failed_child()
+    _publish(kafka_bootstrap, topic, events)
+    rows = _rows_when(db, 3, **{c.root_id: "PARTIAL", f"{c.root_id}/cover": "FAILED"})
+    enrich, cover, root = rows[f"{c.root_id}/enrich"], rows[f"{c.root_id}/cover"], rows[c.root_id]
+    assert (enrich["status"], enrich["retry_count"], enrich["last_error_code"]) == ("SUCCESS", 2, "HTTP_429")
+    assert (cover["retry_count"], cover["error_code"]) == (1, "IMAGE_FETCH_FAILED")
+    assert (root["is_root_job"], root["job_status"], root["failed_children"]) == (True, "SUCCESS", 1)
+    assert enrich["parent_job_id"] == cover["parent_job_id"] == c.root_id
+    assert projector.running()
+
+
+def test_child_failure_before_root_and_duplicates(
+    projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str
+) -> None:
+    c = Chain()
+    child = c.child(JobType.CACHE_ALBUM_COVER_ART, "cover")
+    first = [c.started(child), c.failed(child, 1)]
+    _publish(kafka_bootstrap, topic, first + first)  # delivered twice
+    wait_for(lambda: _rows(db).get(child, {}).get("status") == "FAILED", what="child row")
+    assert c.root_id not in _rows(db)
+    root_events = [c.started(c.root_id), c.finished(c.root_id)]
+    _publish(kafka_bootstrap, topic, root_events + root_events[:1])
+    rows = _rows_when(db, 2, **{c.root_id: "PARTIAL"})
+    assert rows[child]["retry_count"] == 0 and rows[c.root_id]["failed_children"] == 1
+    assert len(rows[child]["attempts"]) == 1
+
+
+def test_standalone_job_is_a_root_and_legacy_rows_are_untouched(
+    projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str
+) -> None:
+    c = Chain(root_type=JobType.ENRICH_ARTIST)
+    with psycopg.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO enrichment_logs (entity_type, entity_id, operation, status, job_id, is_root_job)"
+            " VALUES ('ARTIST', gen_random_uuid(), 'ENRICH_ARTIST', 'COMPLETED', %s, true),"
+            "        ('ARTIST', gen_random_uuid(), 'ENRICH_ARTIST', 'FAILED', NULL, true)", (c.root_id,))
+        legacy_before = conn.execute("SELECT * FROM enrichment_logs ORDER BY id").fetchall()
+    _publish(kafka_bootstrap, topic, [c.started(c.root_id), c.finished(c.root_id)])
+    rows = _rows_when(db, 1, **{c.root_id: "SUCCESS"})
+    assert rows[c.root_id]["is_root_job"] and rows[c.root_id]["parent_job_id"] is None
+    with psycopg.connect(db) as conn:
+        legacy_after = conn.execute("SELECT * FROM enrichment_logs WHERE fold_state IS NULL ORDER BY id").fetchall()
+    assert legacy_after == legacy_before
+
+
+BAD = {
+    "undecodable": b"\xff\xfe\xfa binary",
+    "invalid-json": b'{"kind": "job.started", ',
+    "schema": b'{"kind": "job.started", "jobId": "x"}',
+    "unknown-job-type": None,  # filled below from a valid event
+    "unsupported-version": None,
+}
+
+
+def test_each_bad_input_kind_lands_in_the_dead_letter_topic(
+    projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str
+) -> None:
+    c, events = album_chain_with_failed_child()
+    valid = dump_event(events[0])
+    bad = dict(BAD)
+    bad["unknown-job-type"] = valid.replace(b"CHECK_ALBUM_ENRICHMENT", b"ENRICH_PODCAST")
+    bad["unsupported-version"] = valid.replace(b'"schemaVersion":"1.0"', b'"schemaVersion":"2.0"')
+    messages: list[tuple[bytes | None, bytes | None]] = [(b"bad-" + k.encode(), v) for k, v in bad.items()]
+    _send(kafka_bootstrap, topic, messages)
+    _publish(kafka_bootstrap, topic, events)  # the stream goes on after the bad ones
+    _rows_when(db, 3, **{c.root_id: "PARTIAL"})
+
+    consumer = KafkaConsumer(f"{topic}.dlq", bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=1000, group_id=None)
+    got: dict[bytes, Any] = {}
+    wait_for(lambda: got.update({m.key: m for m in consumer}) or len(got) >= len(bad), timeout=60,
+             what="dead letters")
+    consumer.close()
+    assert set(got) == {b"bad-" + k.encode() for k in bad}
+    for name, value in bad.items():
+        message = got[b"bad-" + name.encode()]
+        headers = dict(message.headers)
+        assert message.value == value  # original bytes
+        assert headers["dlq.topic"] == topic.encode() and int(headers["dlq.offset"]) >= 0
+        assert headers["dlq.reason"] in (b"undecodable", b"invalid-json", b"schema", b"unsupported-version")
+        assert headers["dlq.error"] and headers["dlq.at"]
+    assert b"jobType" in dict(got[b"bad-unknown-job-type"].headers)["dlq.error"]
+
+
+def test_sigterm_stops_cleanly_and_restart_resumes(
+    projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str
+) -> None:
+    c, events = album_chain_with_failed_child()
+    _publish(kafka_bootstrap, topic, events[:6])
+    wait_for(lambda: len(_rows(db)) >= 2, what="first rows")
+    assert projector.stop() == 0
+    _publish(kafka_bootstrap, topic, events[6:])
+    projector.start()
+    rows = _rows_when(db, 3, **{c.root_id: "PARTIAL"})
+    assert rows[f"{c.root_id}/enrich"]["retry_count"] == 2

@@ -1,0 +1,163 @@
+"""The fold, scenario by scenario: retries, status order, root PARTIAL, duplicates, history."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from projector.fold import fold, fold_by_job, from_event, merge
+from projector.rows import project_all, to_row
+from projector.state import MAX_HISTORY, state_from_json, state_to_json
+from schemas import JobType, Outcome
+from tests.scenarios import NOT_FOUND, RATE_LIMIT, Chain, album_chain_with_failed_child
+
+
+def test_one_row_per_job_with_retries_counted_and_last_error_kept() -> None:
+    c, events = album_chain_with_failed_child()
+    rows = project_all(events)
+    assert len(rows) == 3
+    enrich = rows[f"{c.root_id}/enrich"]
+    assert (enrich.status, enrich.retry_count, enrich.attempt) == ("SUCCESS", 2, 3)
+    assert enrich.last_error == RATE_LIMIT.message and enrich.last_error_kind == "RATE_LIMIT"
+    assert enrich.error_message is None  # it succeeded in the end
+    assert [a["status"] for a in enrich.attempts] == ["RETRIED", "RETRIED", "SUCCESS"]
+    cover = rows[f"{c.root_id}/cover"]
+    assert (cover.status, cover.retry_count, cover.error_code) == ("FAILED", 1, NOT_FOUND.code)
+    assert cover.parent_job_id == c.root_id and not cover.is_root_job
+
+
+def test_root_is_partial_when_a_child_failed_permanently() -> None:
+    c, events = album_chain_with_failed_child()
+    root = project_all(events)[c.root_id]
+    assert root.is_root_job and root.parent_job_id is None
+    assert (root.status, root.job_status, root.failed_children) == ("PARTIAL", "SUCCESS", 1)
+
+
+def test_running_root_with_failed_child_is_partial_but_failed_root_stays_failed() -> None:
+    c = Chain()
+    child = c.child(JobType.ENRICH_ALBUM, "enrich")
+    running = project_all([c.started(c.root_id), c.started(child), c.failed(child, 1)])
+    assert running[c.root_id].status == "PARTIAL"
+    failed = project_all([c.started(c.root_id), c.failed(child, 1), c.failed(c.root_id, 1)])
+    assert failed[c.root_id].status == "FAILED" and failed[c.root_id].failed_children == 1
+
+
+def test_child_failure_before_any_root_event() -> None:
+    c = Chain()
+    child = c.child(JobType.CACHE_ALBUM_COVER_ART, "cover")
+    root_started, child_failed = c.started(c.root_id), c.failed(child, 1)
+    only_child = project_all([child_failed])
+    assert c.root_id not in only_child  # no placeholder row for a root never seen
+    assert project_all([child_failed, root_started])[c.root_id].status == "PARTIAL"
+
+
+def test_retried_child_that_recovers_does_not_make_root_partial() -> None:
+    c = Chain()
+    child = c.child(JobType.DISCOGS_SEARCH_ARTIST, "search")
+    rows = project_all([c.started(c.root_id), c.retrying(child, 1), c.finished(child, 2), c.finished(c.root_id)])
+    assert rows[c.root_id].status == "SUCCESS" and rows[c.root_id].failed_children == 0
+
+
+def test_terminal_status_is_not_overwritten_by_late_events_of_earlier_attempts() -> None:
+    c = Chain()
+    job = c.root_id
+    s1, r1, s2, f2 = c.started(job, 1), c.retrying(job, 1), c.started(job, 2), c.finished(job, 2)
+    state = fold(None, [f2, s2, r1, s1])
+    assert state is not None
+    row = to_row(state)
+    assert (row.status, row.retry_count, row.duration_ms) == ("SUCCESS", 1, 250)
+
+
+def test_later_attempt_outcome_wins_over_earlier_attempt() -> None:
+    c = Chain()
+    job = c.root_id
+    early = c.finished(job, 1, Outcome.NO_DATA_AVAILABLE)
+    late = c.finished(job, 2, Outcome.SUCCESS)
+    for order in ([early, late], [late, early]):
+        state = fold(None, order)
+        assert state is not None and to_row(state).status == "SUCCESS"
+
+
+def test_last_error_is_that_of_the_highest_attempt_whatever_the_order() -> None:
+    c = Chain()
+    job = c.root_id
+    r1, r2 = c.retrying(job, 1, NOT_FOUND), c.retrying(job, 2, RATE_LIMIT)
+    for order in ([r1, r2], [r2, r1]):
+        state = fold(None, order)
+        assert state is not None
+        row = to_row(state)
+        assert row.last_error_code == RATE_LIMIT.code and row.retry_count == 2 and row.status == "PENDING"
+
+
+def test_redelivered_events_change_nothing() -> None:
+    _, events = album_chain_with_failed_child()
+    assert project_all(events + events + events[:3]) == project_all(events)
+
+
+def test_started_of_a_later_attempt_implies_the_earlier_retries() -> None:
+    c = Chain()
+    state = fold(None, [c.started(c.root_id, 3)])
+    assert state is not None and to_row(state).retry_count == 2
+
+
+def test_attempt_history_is_bounded_to_the_highest_attempts() -> None:
+    c = Chain()
+    job = c.root_id
+    events = [c.retrying(job, n) for n in range(1, MAX_HISTORY + 11)]
+    state = fold(None, events)
+    assert state is not None
+    row = to_row(state)
+    assert len(row.attempts) == MAX_HISTORY
+    assert row.attempts[0]["attempt"] == 11 and row.retry_count == MAX_HISTORY + 10
+
+
+def test_merge_rejects_states_of_different_jobs() -> None:
+    c = Chain()
+    other = c.child(JobType.ENRICH_ALBUM, "x")
+    import pytest
+
+    with pytest.raises(ValueError, match="cannot merge"):
+        merge(from_event(c.started(c.root_id)), from_event(c.started(other)))
+
+
+def test_state_survives_json_storage_exactly() -> None:
+    _, events = album_chain_with_failed_child()
+    for state in fold_by_job(events).values():
+        stored = json.loads(json.dumps(state_to_json(state)))
+        assert state_from_json(stored) == state
+
+
+def test_unknown_state_version_is_refused() -> None:
+    _, events = album_chain_with_failed_child()
+    state = next(iter(fold_by_job(events).values()))
+    data = state_to_json(state) | {"v": 999}
+    import pytest
+
+    with pytest.raises(ValueError, match="rebuild"):
+        state_from_json(data)
+
+
+def test_detail_lands_in_metadata_and_columns() -> None:
+    from schemas import DataQuality, EnrichmentDetail, Source
+
+    c = Chain()
+    enrich = c.child(JobType.ENRICH_ALBUM, "enrich")
+    done = c.finished(enrich)
+    detail = EnrichmentDetail(sources=[Source.MUSICBRAINZ, Source.SPOTIFY], fields_enriched=["releaseDate"],
+                              data_quality_before=DataQuality.LOW, data_quality_after=DataQuality.HIGH,
+                              api_call_count=4)
+    done = done.model_copy(update={"detail": detail})
+    row = project_all([done])[enrich]
+    assert row.sources == ["MUSICBRAINZ", "SPOTIFY"] and row.fields_enriched == ["releaseDate"]
+    assert (row.data_quality_before, row.data_quality_after, row.api_call_count) == ("LOW", "HIGH", 4)
+    assert row.metadata is not None and row.metadata["processor"] == "ENRICHMENT"
+
+
+def test_shuffled_order_gives_the_same_rows() -> None:
+    _, events = album_chain_with_failed_child()
+    expected = project_all(events)
+    rng = random.Random(7)
+    for _ in range(50):
+        shuffled = events[:]
+        rng.shuffle(shuffled)
+        assert project_all(shuffled) == expected

@@ -1,0 +1,42 @@
+"""Projector configuration: validated at start, errors name the variable."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from projector.settings import ProjectorSettings
+
+GOOD = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092", "DATABASE_URL": "postgresql://u:pw@h/db"}
+
+
+def _settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> ProjectorSettings:
+    for key in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return ProjectorSettings()  # type: ignore[call-arg]
+
+
+def test_defaults_and_secret_is_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _settings(monkeypatch, GOOD)
+    assert s.events_topic == "enrichment.job-events" and s.dlq_topic == "enrichment.job-events.dlq"
+    assert "pw" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({}, "KAFKA_BOOTSTRAP_SERVERS"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "x:1"}, "DATABASE_URL"),
+        ({**GOOD, "DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({**GOOD, "ENRICHLOG_TOPIC_PARTITIONS": "0"}, "ENRICHLOG_TOPIC_PARTITIONS"),
+        ({**GOOD, "ENRICHLOG_BATCH_MAX": "lots"}, "ENRICHLOG_BATCH_MAX"),
+        ({**GOOD, "ENRICHLOG_EVENTS_TOPIC": "bad topic!"}, "ENRICHLOG_EVENTS_TOPIC"),
+        ({**GOOD, "ENRICHLOG_LOG_FORMAT": "xml"}, "ENRICHLOG_LOG_FORMAT"),
+    ],
+)
+def test_bad_configuration_names_the_variable(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], names: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        _settings(monkeypatch, env)
+    assert names in str(err.value)
