@@ -141,7 +141,7 @@ class PostgresStore:
         async with conn.cursor() as cur:
             async with cur.copy(q.COPY_STAGE) as copy:
                 for s in states:
-                    await copy.write_row(_db_values(to_row(s)))
+                    await copy.write_row(db_values(to_row(s)))
             await cur.execute(q.UPSERT_FROM_STAGE)
 
     async def close(self) -> None:
@@ -150,7 +150,8 @@ class PostgresStore:
             self._conn = None
 
 
-def _db_values(row: Any) -> list[Any]:
+def db_values(row: Any) -> list[Any]:
+    """A JobRow as COPY values, in COLUMNS order."""
     values = [getattr(row, c) for c in COLUMNS]
     for i, c in enumerate(COLUMNS):
         if c in ("metadata", "attempts", "fold_state") and values[i] is not None:
