@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from urllib.parse import unquote
 
 import psycopg
 from yoyo import get_backend, read_migrations
@@ -32,10 +33,20 @@ LEGACY_COLUMNS: dict[str, str] = {
     "error_message": "text", "error_code": "character varying", "retry_count": "integer",
     "duration_ms": "integer", "api_call_count": "integer", "metadata": "jsonb",
     "preview_data": "jsonb", "job_id": "character varying", "parent_job_id": "character varying",
-    "triggered_by": "character varying", "user_id": "uuid", "created_at": "timestamp with time zone",
+    "triggered_by": "character varying", "user_id": "uuid",
+    "created_at": "timestamp with time zone",
 }
-# Columns that only 0002 adds: finding one before 0002 is recorded means a half-applied schema.
-COLUMNS_OF_0002 = ("is_root_job", "job_status", "attempts", "fold_state", "failed_children")
+# What only 0002 adds: finding any of it before 0002 is recorded means a half-applied schema
+# (0002 would fail on it, after the baseline of 0001 was already recorded).
+COLUMNS_OF_0002 = (
+    "is_root_job", "job_status", "attempt", "last_error", "last_error_code", "last_error_kind",
+    "attempts", "started_at", "finished_at", "last_event_at", "failed_children", "fold_state",
+)
+RELATIONS_OF_0002 = (
+    "enrichment_log_positions", "enrichment_logs_projected_job_key", "enrichment_logs_roots_idx",
+    "enrichment_logs_children_idx", "enrichment_logs_running_roots_idx",
+)
+_FIRST, _SECOND = "0001_legacy_enrichment_logs", "0002_root_and_retry_tracking"
 
 
 class MigrationError(RuntimeError):
@@ -57,7 +68,10 @@ def _yoyo_url(database_url: str) -> str:
     for prefix in ("postgresql://", "postgres://"):
         if database_url.startswith(prefix):
             return "postgresql+psycopg://" + database_url[len(prefix):]
-    raise MigrationError(f"DATABASE_URL must start with postgresql://, got {redact(database_url)!r}")
+    raise MigrationError(
+        f"the database URL must start with postgresql:// (or postgres://), "
+        f"got {redact(database_url)!r}"
+    )
 
 
 def redact(url: str) -> str:
@@ -70,21 +84,38 @@ def redact(url: str) -> str:
     return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"
 
 
+def _scrub(text: str, url: str) -> str:
+    """text (a driver message, which may quote the URL) without the URL's password."""
+    text = text.replace(url, redact(url))
+    if "@" in url and "://" in url:
+        creds = url.split("://", 1)[1].rsplit("@", 1)[0]
+        if ":" in creds and creds.split(":", 1)[1]:
+            password = creds.split(":", 1)[1]
+            text = text.replace(password, "***").replace(unquote(password), "***")
+    return text
+
+
 def _connect(database_url: str) -> psycopg.Connection:
+    _yoyo_url(database_url)  # refuse another scheme before libpq echoes the URL back
     try:
         return psycopg.connect(database_url, autocommit=True, connect_timeout=5)
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        reason = _scrub(text.splitlines()[0] if text else type(exc).__name__, database_url)
         raise MigrationError(f"cannot connect to {redact(database_url)}: {reason}") from exc
-    except Exception as exc:  # invalid DSN syntax (ProgrammingError from conninfo parsing, etc.)
-        raise MigrationError(f"invalid database URL {redact(database_url)!r}: {exc}") from exc
+    except Exception as exc:  # anything else the DSN parsing raises
+        reason = _scrub(str(exc), database_url)
+        raise MigrationError(f"invalid database URL {redact(database_url)!r}: {reason}") from exc
 
 
 def _acquire(conn: psycopg.Connection, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
+    lock = "SELECT pg_try_advisory_lock(%s)"
+    while not conn.execute(lock, (_LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
         if time.monotonic() > deadline:
-            raise MigrationError(f"another migration runner held the lock for more than {timeout:.0f}s")
+            raise MigrationError(
+                f"another migration runner held the lock for more than {timeout:.0f}s"
+            )
         time.sleep(0.2)
 
 
@@ -97,65 +128,92 @@ def _columns(conn: psycopg.Connection, table: str) -> dict[str, str]:
     return {name: dtype for name, dtype in rows}
 
 
+def _present(conn: psycopg.Connection, names: tuple[str, ...]) -> list[str]:
+    """Those of the named relations (tables, indexes) that exist on the search path."""
+    rows = conn.execute(
+        "SELECT n FROM unnest(%s::text[]) AS n WHERE to_regclass(n) IS NOT NULL", (list(names),)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def recorded(conn: psycopg.Connection) -> set[str]:
+    """Ids of the migrations yoyo recorded as applied, read without creating yoyo's tables."""
+    if not _present(conn, ("_yoyo_migration",)):
+        return set()
+    return {r[0] for r in conn.execute("SELECT migration_id FROM _yoyo_migration").fetchall()}
+
+
 def preflight(conn: psycopg.Connection, applied_ids: set[str]) -> bool:
     """Check the schema against the recorded history; True when 0001 must be baselined."""
     columns = _columns(conn, "enrichment_logs")
-    first, second = "0001_legacy_enrichment_logs", "0002_root_and_retry_tracking"
-    if first not in applied_ids and columns:
+    if _FIRST not in applied_ids and columns:
         wrong = sorted(c for c, t in LEGACY_COLUMNS.items() if columns.get(c) != t)
         if wrong:
-            detail = ", ".join(f"{c} (expected {LEGACY_COLUMNS[c]}, found {columns.get(c, 'missing')})" for c in wrong)
+            detail = ", ".join(
+                f"{c} (expected {LEGACY_COLUMNS[c]}, found {columns.get(c, 'missing')})"
+                for c in wrong
+            )
             raise MigrationError(
                 "enrichment_logs exists but does not have the legacy shape that 0001 describes: "
-                f"{detail}. Nothing was changed; bring the table to that shape (or restore it) and run again."
+                f"{detail}. Nothing was changed; bring the table to that shape (or restore it) "
+                "and run again."
             )
-    if second not in applied_ids:
-        early = [c for c in COLUMNS_OF_0002 if c in columns]
+    if _SECOND not in applied_ids:
+        early = [c for c in COLUMNS_OF_0002 if c in columns] + _present(conn, RELATIONS_OF_0002)
         if early:
             raise MigrationError(
-                f"enrichment_logs already has column(s) {', '.join(early)} of migration 0002, but 0002 "
-                "is not recorded as applied: the schema was changed by hand or half-applied by another "
-                "tool. Nothing was changed; drop those columns or record 0002 (yoyo mark), then run again."
+                f"the database already has {', '.join(early)} of migration 0002, but 0002 is not "
+                "recorded as applied: the schema was changed by hand or half-applied by another "
+                "tool. Nothing was changed; drop those or record 0002 (yoyo mark), then run again."
             )
-    if first not in applied_ids and not columns:
+    if _FIRST not in applied_ids and not columns:
         types = conn.execute(
-            "SELECT string_agg(typname, ', ') FROM pg_type WHERE typname = ANY(%s) "
-            "AND typnamespace = current_schema()::regnamespace",
+            "SELECT string_agg(typname, ', ' ORDER BY typname) FROM pg_type "
+            "WHERE typname = ANY(%s) AND typnamespace = current_schema()::regnamespace",
             (["enrichment_entity_type", "enrichment_status", "data_quality"],),
         ).fetchone()[0]  # type: ignore[index]
         if types:
             raise MigrationError(
-                f"type(s) {types} exist without the enrichment_logs table and 0001 is not recorded: "
-                "a half-applied earlier version. Nothing was changed; drop them and run again."
+                f"type(s) {types} exist without the enrichment_logs table and 0001 is not "
+                "recorded: a half-applied earlier version. Nothing was changed; drop them and "
+                "run again."
             )
-    return first not in applied_ids and bool(columns)
+    return _FIRST not in applied_ids and bool(columns)
 
 
 def migrate(database_url: str, *, lock_timeout: float = 3600.0) -> MigrationReport:
-    """Bring the database up to date; a no-op when it already is."""
+    """Bring the database up to date; a no-op when it already is.
+
+    The preflight runs before yoyo is touched, so a refused database does not even get yoyo's
+    bookkeeping tables.
+    """
     report = MigrationReport()
     with _connect(database_url) as guard:
         _acquire(guard, lock_timeout)
-        backend = get_backend(_yoyo_url(database_url))
+        found = read_migrations(str(migrations_dir()))
+        migrations = found.__class__([m for m in found if m.path.endswith(".sql")])
+        applied = {m.id for m in migrations} & recorded(guard)
+        baseline = preflight(guard, applied)
+        try:
+            backend = get_backend(_yoyo_url(database_url))
+        except Exception as exc:
+            reason = _scrub(" ".join(str(exc).split()), database_url)
+            raise MigrationError(f"yoyo cannot use {redact(database_url)}: {reason}") from exc
         try:
             backend.break_lock()  # we hold the advisory lock: any yoyo lock row is stale
-            found = read_migrations(str(migrations_dir()))
-            migrations = found.__class__([m for m in found if m.path.endswith(".sql")])
-            hashes = set(backend.get_applied_migration_hashes())
-            applied = {m.id for m in migrations if m.hash in hashes}
-            if preflight(guard, applied):
-                to_mark = [m for m in migrations if m.id.startswith("0001_")]
+            if baseline:
+                to_mark = [m for m in migrations if m.id == _FIRST]
                 backend.mark_migrations(migrations.__class__(to_mark))
                 report.baselined = [m.id for m in to_mark]
-                applied |= set(report.baselined)
-            report.already_applied = sorted(applied - set(report.baselined))
+            report.already_applied = sorted(applied)
             with backend.lock(timeout=60):
                 for migration in backend.to_apply(migrations):
                     log.info("applying %s", migration.id)
                     try:
                         backend.apply_one(migration)
                     except psycopg.Error as exc:
-                        raise MigrationError(f"migration {migration.id} failed: {exc}") from exc
+                        reason = " ".join(str(exc).split())
+                        raise MigrationError(f"migration {migration.id} failed: {reason}") from exc
                     report.applied.append(migration.id)
         except LockTimeout as exc:
             raise MigrationError(f"yoyo lock: {exc}") from exc

@@ -26,6 +26,8 @@ class ServicesSettings(BaseSettings):
     pg_user: str = Field("enrichlog", pattern=r"^[a-z_][a-z0-9_]*$")
     pg_database: str = Field("enrichlog", pattern=r"^[a-z_][a-z0-9_]*$")
     maven: str = "mvn"
+    # Maven's local repository (-Dmaven.repo.local); None: Maven's default (~/.m2/repository).
+    maven_repo_local: Path | None = None
     java: str = "java"
 
     @property

@@ -81,8 +81,12 @@ class LocalKafka:
         work.mkdir(parents=True, exist_ok=True)
         (work / "pom.xml").write_bytes(pom)
         out = work / "classpath.txt"
+        cmd = [self.settings.maven, "-q", "-B", "dependency:build-classpath",
+               f"-Dmdep.outputFile={out}"]
+        if self.settings.maven_repo_local is not None:
+            cmd.append(f"-Dmaven.repo.local={self.settings.maven_repo_local}")
         run(
-            [self.settings.maven, "-q", "-B", "dependency:build-classpath", f"-Dmdep.outputFile={out}"],
+            cmd,
             what="resolving the Kafka jars with Maven",
             cwd=work,
             timeout=900,

@@ -9,7 +9,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from schemas import JobEvent, JobType, dump_event
-from tests.conftest import ProjectorProcess, wait_for
+from tests.harness import ProjectorProcess, wait_for
 from tests.scenarios import Chain, album_chain_with_failed_child
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

@@ -1,0 +1,158 @@
+"""Crashes and outages: the table must end equal to the pure fold of everything on the topic.
+
+Sizes come from the environment so that the acceptance run can be large while CI stays short:
+ENRICHLOG_KILL_TEST_EVENTS (default 20000), ENRICHLOG_KILL_TEST_KILLS (5),
+ENRICHLOG_OUTAGE_S (10): e.g. `ENRICHLOG_KILL_TEST_EVENTS=100000 ENRICHLOG_KILL_TEST_KILLS=12
+ENRICHLOG_OUTAGE_S=30 scripts/test tests/e2e/test_crash_recovery.py -s`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from enrichlog.migrate import migrate
+from enrichlog.services import LocalPostgres, ServicesSettings
+from producers.workload import WorkloadConfig, generate_events
+from projector.rebuild import check
+from schemas import JobEvent, dump_event
+from tests.harness import ProjectorProcess, wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+EVENTS = int(os.environ.get("ENRICHLOG_KILL_TEST_EVENTS", "20000"))
+KILLS = int(os.environ.get("ENRICHLOG_KILL_TEST_KILLS", "5"))
+OUTAGE_S = float(os.environ.get("ENRICHLOG_OUTAGE_S", "10"))
+
+
+def _workload(n_events: int, seed: int) -> list[JobEvent]:
+    config = WorkloadConfig(chains=max(1, n_events // 11), seed=seed, retry_rate=0.2, failure_rate=0.05,
+                            run_id=f"kill{uuid.uuid4().hex[:6]}")
+    return list(generate_events(config))
+
+
+def _stream(bootstrap: str, topic: str, events: list[JobEvent], seconds: float) -> threading.Thread:
+    """Publish `events` evenly over about `seconds`, in a thread (the workload keeps streaming)."""
+
+    def run() -> None:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        chunk = max(1, len(events) // max(1, int(seconds * 10)))
+        for i in range(0, len(events), chunk):
+            for e in events[i : i + chunk]:
+                producer.send(topic, key=e.root_job_id.encode(), value=dump_event(e))
+            time.sleep(0.1)
+        producer.flush(60)
+        producer.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def _positions(db: str, topic: str) -> dict[int, int]:
+    try:
+        with psycopg.connect(db, connect_timeout=3) as conn:
+            rows = conn.execute(
+                "SELECT partition, next_offset FROM enrichment_log_positions WHERE topic = %s", (topic,)
+            ).fetchall()
+    except psycopg.OperationalError:
+        return {}
+    return dict(rows)
+
+
+def _caught_up(db: str, bootstrap: str, topic: str) -> bool:
+    ends = {p: o for p, o in _end_offsets(bootstrap, topic).items() if o > 0}
+    return bool(ends) and all(_positions(db, topic).get(p, 0) >= o for p, o in ends.items())
+
+
+def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
+    projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str
+) -> None:
+    events = _workload(EVENTS, seed=11)
+    streaming = _stream(kafka_bootstrap, topic, events, seconds=max(20.0, KILLS * 4.0))
+    rng = random.Random(42)
+    progress_at_kill = []
+    for _ in range(KILLS):
+        if not projector.running():
+            projector.start()
+        time.sleep(rng.uniform(2.5, 6.0))  # a random moment: starting, mid-batch, or idle
+        projector.kill()
+        progress_at_kill.append(sum(_positions(db, topic).values()))
+    streaming.join(timeout=300)
+    projector.start()
+    wait_for(lambda: _caught_up(db, kafka_bootstrap, topic), timeout=300, what="the projector to catch up")
+    assert projector.stop() == 0
+    report = check(db, kafka_bootstrap, topic, consumer=f"group-{topic}")
+    print(f"\nkill test: {KILLS} SIGKILLs at positions {progress_at_kill}; {report.events_read} events, "
+          f"{report.rows_compared} rows compared: {report.summary()}")
+    assert report.ok, report.summary()
+    assert report.events_read == len(events) and report.rows_compared == len({e.job_id for e in events})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[tuple[LocalPostgres, str]]:
+    """A PostgreSQL cluster of this test's own, so that it can be stopped without harming others."""
+    settings = ServicesSettings(state_dir=Path(f"/var/tmp/enrichlog-outage-{uuid.uuid4().hex[:8]}"),
+                                pg_port=_free_port())
+    pg = LocalPostgres(settings)
+    pg.start()
+    url = settings.database_url()
+    migrate(url)
+    yield pg, url
+    pg.stop()
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+
+
+def test_postgres_outage_mid_stream_loses_nothing_and_doubles_nothing(
+    own_postgres: tuple[LocalPostgres, str], projector_env: dict[str, str], kafka_bootstrap: str, topic: str,
+    tmp_path: Path,
+) -> None:
+    pg, url = own_postgres
+    env = {**projector_env, "DATABASE_URL": url, "ENRICHLOG_DB_RETRY_TIMEOUT_S": str(OUTAGE_S * 4 + 60)}
+    proc = ProjectorProcess(env, tmp_path / "projector.log").start()
+    try:
+        events = _workload(max(2000, EVENTS // 5), seed=12)
+        streaming = _stream(kafka_bootstrap, topic, events, seconds=OUTAGE_S + 10)
+        wait_for(lambda: sum(_positions(url, topic).values()) > 0, timeout=90, what="first committed batch")
+        pg.stop()
+        down_at = time.monotonic()
+        while time.monotonic() - down_at < OUTAGE_S:
+            assert proc.running(), proc.log()  # it waits for the database, it does not die
+            time.sleep(0.5)
+        pg.start()
+        streaming.join(timeout=300)
+        wait_for(lambda: _caught_up(url, kafka_bootstrap, topic), timeout=300, what="catch-up after the outage")
+        assert proc.stop() == 0
+    finally:
+        proc.kill()
+    report = check(url, kafka_bootstrap, topic, consumer=f"group-{topic}")
+    print(f"\noutage test: PostgreSQL down {OUTAGE_S:.0f}s; {report.events_read} events, "
+          f"{report.rows_compared} rows: {report.summary()}")
+    assert report.ok, report.summary()
+    assert report.events_read == len(events)
