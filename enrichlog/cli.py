@@ -18,8 +18,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "services": ("enrichlog.commands.services", "register", "start/stop the local Kafka and PostgreSQL (no Docker)"),
     "migrate": ("enrichlog.commands.migrate", "register", "apply the SQL migrations (idempotent, locked)"),
     "project": ("enrichlog.commands.project", "register", "run the projector: Kafka events -> enrichment_logs rows"),
-    "rebuild": ("enrichlog.commands.rebuild", "register", "recompute the projection from the topic (--check: compare only)"),
+    "rebuild": ("enrichlog.commands.rebuild", "register",
+                "recompute the projection from the topic (--check: compare only)"),
     "demo": ("enrichlog.commands.demo", "register", "services up, migrate, project a demo stream, show it"),
+    "produce": ("enrichlog.commands.produce", "register", "publish a simulated workload of job events to Kafka"),
 }
 
 

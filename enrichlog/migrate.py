@@ -42,10 +42,7 @@ COLUMNS_OF_0002 = (
     "is_root_job", "job_status", "attempt", "last_error", "last_error_code", "last_error_kind",
     "attempts", "started_at", "finished_at", "last_event_at", "failed_children", "fold_state",
 )
-RELATIONS_OF_0002 = (
-    "enrichment_log_positions", "enrichment_logs_projected_job_key", "enrichment_logs_roots_idx",
-    "enrichment_logs_children_idx", "enrichment_logs_running_roots_idx",
-)
+RELATIONS_OF_0002 = ("enrichment_log_positions",)
 _FIRST, _SECOND = "0001_legacy_enrichment_logs", "0002_root_and_retry_tracking"
 
 
@@ -178,7 +175,23 @@ def preflight(conn: psycopg.Connection, applied_ids: set[str]) -> bool:
                 "recorded: a half-applied earlier version. Nothing was changed; drop them and "
                 "run again."
             )
+    _refuse_invalid_indexes(conn)
     return _FIRST not in applied_ids and bool(columns)
+
+
+def _refuse_invalid_indexes(conn: psycopg.Connection) -> None:
+    """An interrupted CREATE INDEX CONCURRENTLY (0004) leaves an INVALID index that IF NOT EXISTS skips."""
+    invalid = conn.execute(
+        "SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid"
+        " WHERE t.relname = 'enrichment_logs' AND t.relnamespace = current_schema()::regnamespace"
+        " AND NOT i.indisvalid"
+    ).fetchone()[0]  # type: ignore[index]
+    if invalid:
+        raise MigrationError(
+            f"index(es) {invalid} on enrichment_logs are INVALID (an interrupted CREATE INDEX CONCURRENTLY). "
+            "Nothing was changed; run DROP INDEX CONCURRENTLY on each, then run again."
+        )
 
 
 def migrate(database_url: str, *, lock_timeout: float = 3600.0) -> MigrationReport:

@@ -1,8 +1,8 @@
--- Job linking and retry tracking: is_root_job, the projector's columns, the consumed positions,
--- and the indexes of the two reads (roots newest first; a root's children by start time).
--- One transaction. ADD COLUMN with a constant default does not rewrite the table; each CREATE
--- INDEX holds a SHARE lock (writers wait) for one scan of the table. lock_timeout keeps this
--- migration from queueing behind a long transaction and stalling every writer behind it.
+-- Job linking and retry tracking: is_root_job, the projector's columns, the consumed positions.
+-- One short transaction: ADD COLUMN with a constant default only changes the catalog (no table
+-- rewrite), so the ACCESS EXCLUSIVE lock is held for milliseconds. lock_timeout keeps it from
+-- queueing behind a long transaction and stalling every writer behind it. The indexes come in
+-- 0004, built CONCURRENTLY after the backfill.
 SET LOCAL lock_timeout = '10s';
 
 ALTER TYPE enrichment_status ADD VALUE IF NOT EXISTS 'PARTIAL';
@@ -29,22 +29,6 @@ COMMENT ON COLUMN enrichment_logs.job_status IS 'the job''s own latest status fr
 COMMENT ON COLUMN enrichment_logs.attempts IS 'bounded attempt history: attempt, start, duration, error';
 COMMENT ON COLUMN enrichment_logs.fold_state IS
     'projector state of the row (null for legacy rows); internal, versioned';
-
--- One projected row per job. Legacy rows (fold_state IS NULL) may share job_ids or have none.
-CREATE UNIQUE INDEX enrichment_logs_projected_job_key
-    ON enrichment_logs (job_id) WHERE fold_state IS NOT NULL;
-
--- The admin table: roots, newest first (keyset on created_at, id).
-CREATE INDEX enrichment_logs_roots_idx
-    ON enrichment_logs (created_at DESC, id DESC) WHERE is_root_job;
-
--- The timeline: a root's children in start order.
-CREATE INDEX enrichment_logs_children_idx
-    ON enrichment_logs (parent_job_id, created_at, id) WHERE parent_job_id IS NOT NULL;
-
--- Stuck roots: still running, no event for a while.
-CREATE INDEX enrichment_logs_running_roots_idx
-    ON enrichment_logs (last_event_at) WHERE is_root_job AND job_status IN ('PENDING', 'IN_PROGRESS');
 
 -- Consumed Kafka positions, written in the same transaction as the rows they produced.
 CREATE TABLE enrichment_log_positions (

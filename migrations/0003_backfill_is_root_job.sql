@@ -3,7 +3,7 @@
 -- except a legacy row whose parent_job_id names a job present in the table: that one is already a
 -- child in its parent's timeline. An orphan (its parent is gone) becomes a root, so no row hides.
 --
--- Batches of 5,000 rows in primary key order, each committed on its own, so that row locks are
+-- Batches of 2,000 rows in primary key order, each committed on its own, so that row locks are
 -- held for one short batch only and a concurrent writer never waits long. Re-runnable: it only
 -- touches legacy rows (fold_state IS NULL) that are not roots yet. Runs outside a transaction
 -- block (directive above), which lets the DO block COMMIT between batches.
@@ -14,7 +14,7 @@ DECLARE
 BEGIN
     LOOP
         SELECT batch.id INTO batch_last FROM (
-            SELECT id FROM enrichment_logs WHERE id > last_id ORDER BY id LIMIT 5000
+            SELECT id FROM enrichment_logs WHERE id > last_id ORDER BY id LIMIT 2000
         ) AS batch ORDER BY batch.id DESC LIMIT 1;
         EXIT WHEN batch_last IS NULL;
 

@@ -48,6 +48,9 @@ def create_app(
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # A SIGKILLed projector is expelled from the group after this, not Faust's default 60 s.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_enabled=False,
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         broker_max_poll_records=max(500, settings.batch_max),

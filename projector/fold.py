@@ -118,10 +118,7 @@ def _min_opt(a: int | None, b: int | None) -> int | None:
 
 def _merge_attempt(a: Attempt, b: Attempt) -> Attempt:
     started = _min_opt(a.started_at, b.started_at)
-    if b.end_key is not None and (a.end_key is None or b.end_key > a.end_key):
-        end = b
-    else:
-        end = a
+    end = b if b.end_key is not None and (a.end_key is None or b.end_key > a.end_key) else a
     return Attempt(a.number, started, end.end_key, end.end_status, end.ended_at, end.duration_ms, end.error)
 
 

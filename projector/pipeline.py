@@ -11,10 +11,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from projector.deadletter import DeadLetterSink, RawMessage
-from projector.errors import StoreUnavailable
+from projector.errors import StoreError, StoreUnavailable
 from projector.metrics import Metrics
 from projector.store import ApplyResult, LogStore, Positioned
 from schemas import EventDecodeError, parse_event
@@ -59,21 +59,17 @@ class BatchHandler:
     async def handle(self, messages: Sequence[RawMessage]) -> ApplyResult:
         started = time.perf_counter()
         positioned: list[Positioned] = []
+        raw: dict[tuple[str, int, int], RawMessage] = {}
         for message in messages:
             decoded = decode(message)
             if isinstance(decoded, Positioned):
                 positioned.append(decoded)
+                raw[(message.topic, message.partition, message.offset)] = message
                 continue
             bad, error = decoded
-            await self.dead_letters.send(bad, reason=error.kind, error=error.reason)
-            self.metrics.dead_lettered.labels(reason=error.kind).inc()
-            log.warning(
-                "dead-lettered message",
-                extra={"topic": bad.topic, "partition": bad.partition, "offset": bad.offset,
-                       "reason": error.kind, "error": error.reason},
-            )
+            await self._dead_letter(bad, error.kind, error.reason)
             positioned.append(Positioned(bad.topic, bad.partition, bad.offset, None))
-        result = await self._apply(positioned)
+        result = await self._commit(positioned, raw)
         m = self.metrics
         m.events_folded.inc(result.applied)
         m.events_skipped.inc(result.skipped)
@@ -82,6 +78,32 @@ class BatchHandler:
         m.batch_size.observe(len(messages))
         m.batch_seconds.observe(time.perf_counter() - started)
         return result
+
+    async def _dead_letter(self, message: RawMessage, reason: str, error: str) -> None:
+        await self.dead_letters.send(message, reason=reason, error=error)
+        self.metrics.dead_lettered.labels(reason=reason).inc()
+        log.warning("dead-lettered message", extra={"topic": message.topic, "partition": message.partition,
+                                                    "offset": message.offset, "reason": reason, "error": error})
+
+    async def _commit(self, batch: Sequence[Positioned], raw: dict[tuple[str, int, int], RawMessage]) -> ApplyResult:
+        """Apply the batch; when PostgreSQL rejects it, find the event it rejects by halving the batch
+        (each half its own transaction, in order, so positions still only move forward), dead-letter
+        that event with reason `store-rejected`, and apply the rest. A poison event never blocks the stream."""
+        try:
+            return await self._apply(batch)
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:
+            events = [p for p in batch if p.event is not None]
+            if not events:
+                raise
+            if len(events) == 1:
+                poison = events[0]
+                message = raw[(poison.topic, poison.partition, poison.offset)]
+                await self._dead_letter(message, "store-rejected", str(exc))
+                return await self._apply([replace(p, event=None) if p is poison else p for p in batch])
+            mid = len(batch) // 2
+            return _combined(await self._commit(batch[:mid], raw), await self._commit(batch[mid:], raw))
 
     async def _apply(self, batch: Sequence[Positioned]) -> ApplyResult:
         """The store's apply, retried with backoff while the database is unavailable."""
@@ -102,3 +124,10 @@ class BatchHandler:
             except Exception:
                 self.metrics.db_errors.labels(kind="rejected").inc()
                 raise
+
+
+def _combined(a: ApplyResult, b: ApplyResult) -> ApplyResult:
+    offsets = dict(a.next_offsets)
+    for tp, nxt in b.next_offsets.items():
+        offsets[tp] = max(offsets.get(tp, 0), nxt)
+    return ApplyResult(a.applied + b.applied, a.skipped + b.skipped, a.rows + b.rows, offsets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -58,10 +59,8 @@ def ensure_topics(settings: ProjectorSettings) -> None:
             if name not in existing
         ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another projector was faster
                 admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another projector created it meanwhile
     finally:
         admin.close()
 

@@ -28,7 +28,9 @@ class ProjectorSettings(BaseSettings):
         None, validation_alias=AliasChoices("ENRICHLOG_DEAD_LETTER_TOPIC", "dead_letter_topic"),
         pattern=r"^[A-Za-z0-9._-]{1,249}$",
     )
-    topic_partitions: int = Field(6, ge=1, le=1000, validation_alias=AliasChoices("ENRICHLOG_TOPIC_PARTITIONS", "topic_partitions"))
+    topic_partitions: int = Field(
+        6, ge=1, le=1000, validation_alias=AliasChoices("ENRICHLOG_TOPIC_PARTITIONS", "topic_partitions")
+    )
     consumer_group: str = Field(
         "enrichment-log-projector",
         validation_alias=AliasChoices("ENRICHLOG_CONSUMER_GROUP", "consumer_group"),
@@ -40,6 +42,10 @@ class ProjectorSettings(BaseSettings):
     )
     db_retry_timeout_s: float = Field(
         300.0, ge=0, validation_alias=AliasChoices("ENRICHLOG_DB_RETRY_TIMEOUT_S", "db_retry_timeout_s")
+    )
+    session_timeout_s: float = Field(
+        10.0, ge=6, le=300, validation_alias=AliasChoices("ENRICHLOG_SESSION_TIMEOUT_S", "session_timeout_s"),
+        description="how long the group waits for a crashed projector before giving its partitions away",
     )
     metrics_port: int = Field(
         9464, ge=0, le=65535, validation_alias=AliasChoices("ENRICHLOG_METRICS_PORT", "metrics_port")

@@ -5,15 +5,29 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text and jsonb cannot hold U+0000: one such string would make every store
+    # transaction holding it fail, so it is refused at the contract, where the error names the field.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+
 # Job ids are the queue's own ids (strings of at most 100 characters), not UUIDs.
-JobId = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=False)]
-ShortText = Annotated[str, StringConstraints(max_length=200)]
-Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
-LongText = Annotated[str, StringConstraints(max_length=20_000)]
-ErrorMessage = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+JobId = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=False), NoNul]
+ShortText = Annotated[str, StringConstraints(max_length=200), NoNul]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=2048), NoNul]
+LongText = Annotated[str, StringConstraints(max_length=20_000), NoNul]
+ErrorMessage = Annotated[str, StringConstraints(min_length=1, max_length=4000), NoNul]
+ErrorCode = Annotated[str, StringConstraints(min_length=1, max_length=50), NoNul]
+Label = Annotated[str, StringConstraints(max_length=50), NoNul]
+Reason = Annotated[str, StringConstraints(max_length=2000), NoNul]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 

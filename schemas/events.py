@@ -7,21 +7,31 @@ in one partition, in order.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from schemas.common import (
     ALWAYS_CHILD,
     Count,
     EntityType,
+    ErrorCode,
     ErrorKind,
     ErrorMessage,
     JobId,
     JobType,
+    Label,
     Outcome,
-    ShortText,
+    Reason,
     WireModel,
 )
 from schemas.details import DETAIL_FOR_JOB_TYPE, Detail
@@ -30,8 +40,21 @@ SCHEMA_MAJOR = 1
 SCHEMA_VERSION = "1.0"
 MAX_ATTEMPT = 1000
 
-SchemaVersion = Annotated[str, Field(pattern=rf"^{SCHEMA_MAJOR}\.\d{{1,4}}$", max_length=9)]
+# [0-9], not \d: \d also matches non-ASCII digits in Python/Rust regexes, not in ECMAScript ones.
+SchemaVersion = Annotated[str, Field(pattern=rf"^{SCHEMA_MAJOR}\.[0-9]{{1,4}}$", max_length=9)]
 DurationMs = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    # The wire carries UTC: a datetime's offset can have seconds (historical zones) that RFC 3339,
+    # and pydantic's serializer, drop, which would shift the instant; UTC also makes dump/parse exact.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp is out of range once converted to UTC") from None
+
+
+OccurredAt = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 class Entity(WireModel):
@@ -48,7 +71,7 @@ class JobError(WireModel):
     """An attempt's error: the message, the processor's code, and its classification."""
 
     message: ErrorMessage
-    code: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    code: ErrorCode | None = None
     kind: ErrorKind = ErrorKind.UNKNOWN
 
 
@@ -60,11 +83,11 @@ class _JobEvent(WireModel):
     root_job_id: JobId
     parent_job_id: JobId | None = None
     attempt: Annotated[int, Field(ge=1, le=MAX_ATTEMPT)]
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt
     entity: Entity
-    triggered_by: Annotated[str, Field(max_length=50)] | None = None
+    triggered_by: Label | None = None
     user_id: UUID | None = None
-    reason: Annotated[str, Field(max_length=2000)] | None = None
+    reason: Reason | None = None
 
     @model_validator(mode="after")
     def _flat_linking(self) -> Self:
@@ -166,10 +189,14 @@ def parse_event(raw: bytes) -> JobEvent:
             except UnicodeDecodeError:
                 raise EventDecodeError("value is not UTF-8 text", kind="undecodable") from None
             raise EventDecodeError(f"invalid JSON: {first['msg']}", kind="invalid-json") from None
-        kind = "schema"
-        if any(e["loc"][-1:] == ("schemaVersion",) for e in errors):
-            kind = "unsupported-version"
-        raise EventDecodeError(describe(exc), kind=kind) from None
+        version = next((e for e in errors if e["loc"][-1:] == ("schemaVersion",)), None)
+        if version is not None:
+            raise EventDecodeError(
+                f"unsupported schemaVersion {version['input']!r}: this reader understands "
+                f"{SCHEMA_MAJOR}.x; {describe(exc)}",
+                kind="unsupported-version",
+            ) from None
+        raise EventDecodeError(describe(exc), kind="schema") from None
 
 
 def describe(exc: ValidationError, limit: int = 3) -> str:

@@ -91,11 +91,15 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
     events = _workload(EVENTS, seed=11)
     streaming = _stream(kafka_bootstrap, topic, events, seconds=max(20.0, KILLS * 4.0))
     rng = random.Random(42)
-    progress_at_kill = []
+    progress_at_kill: list[int] = []
     for _ in range(KILLS):
         if not projector.running():
             projector.start()
-        time.sleep(rng.uniform(2.5, 6.0))  # a random moment: starting, mid-batch, or idle
+        last = progress_at_kill[-1] if progress_at_kill else 0
+        # once it is projecting again, a random moment: mid-batch, between batches, mid-commit
+        wait_for(lambda last=last: sum(_positions(db, topic).values()) > last, timeout=120,
+                 what="the restarted projector to commit a batch")
+        time.sleep(rng.uniform(0.0, 1.5))
         projector.kill()
         progress_at_kill.append(sum(_positions(db, topic).values()))
     streaming.join(timeout=300)

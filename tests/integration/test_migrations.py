@@ -14,7 +14,10 @@ import pytest
 
 from enrichlog.migrate import MigrationError, migrate, migrations_dir
 
-ALL = ["0001_legacy_enrichment_logs", "0002_root_and_retry_tracking", "0003_backfill_is_root_job"]
+ALL = [
+    "0001_legacy_enrichment_logs", "0002_root_and_retry_tracking", "0003_backfill_is_root_job",
+    "0004_projection_indexes",
+]
 
 
 def _columns(url: str) -> set[str]:
@@ -213,7 +216,7 @@ def test_an_interrupted_backfill_is_resumed(empty_db: str) -> None:
     with psycopg.connect(empty_db, autocommit=True) as conn:
         _legacy(conn, "late-1", None)
     report = migrate(empty_db)
-    assert report.applied == [ALL[2]] and report.already_applied == ALL[:2]
+    assert report.applied == [ALL[2]] and report.already_applied == [ALL[0], ALL[1], ALL[3]]
     assert _roots(empty_db)["late-1"] == [True]
 
 
@@ -297,3 +300,14 @@ def test_backfill_never_touches_projector_rows(db: str) -> None:
         conn.execute(_sql("0003"))
         assert conn.execute(query).fetchall() == before  # same values, not even rewritten (xmin)
     assert _roots(db)["legacy-1"] == [True]
+
+
+def test_an_invalid_index_from_an_interrupted_concurrent_build_is_reported(db: str) -> None:
+    with psycopg.connect(db, autocommit=True) as conn:
+        for _ in range(2):
+            conn.execute("INSERT INTO enrichment_logs (entity_type, entity_id, operation, status)"
+                         " VALUES ('ALBUM', gen_random_uuid(), 'ENRICH_ALBUM', 'COMPLETED')")
+        with pytest.raises(psycopg.errors.UniqueViolation):  # leaves an INVALID index behind
+            conn.execute("CREATE UNIQUE INDEX CONCURRENTLY interrupted_idx ON enrichment_logs (operation)")
+    with pytest.raises(MigrationError, match=r"interrupted_idx .*INVALID.*DROP INDEX CONCURRENTLY"):
+        migrate(db)

@@ -110,9 +110,38 @@ def test_gives_up_after_the_retry_budget_without_advancing() -> None:
     assert asyncio.run(store.positions("events")) == {}
 
 
-def test_rejected_batch_is_not_retried_and_propagates() -> None:
+def test_a_store_that_rejects_even_positions_stops_the_projector() -> None:
+    """Not an event's fault (e.g. the positions table is broken): no retry loop, no silent skip."""
     _, events = album_chain_with_failed_child()
-    store = FlakyStore(1, StoreError("value too long"))
-    with pytest.raises(StoreError, match="too long"):
-        _run(BatchHandler(store, ListDeadLetters(), sleep=_no_sleep), _messages([dump_event(events[0])]))
-    assert store.calls == 1
+    store = FlakyStore(10**6, StoreError("permission denied for table enrichment_log_positions"))
+    dlq = ListDeadLetters()
+    with pytest.raises(StoreError, match="permission denied"):
+        _run(BatchHandler(store, dlq, sleep=_no_sleep), _messages([dump_event(events[0])]))
+    assert store.calls == 2 and asyncio.run(store.positions("events")) == {}
+
+
+class PoisonStore(InMemoryStore):
+    """Our own store port, rejecting every transaction that holds one given job's events."""
+
+    def __init__(self, poison_job: str) -> None:
+        super().__init__()
+        self.poison_job, self.transactions = poison_job, 0
+
+    async def apply(self, batch: Sequence[Positioned]) -> ApplyResult:
+        self.transactions += 1
+        if any(p.event is not None and p.event.job_id == self.poison_job for p in batch):
+            raise StoreError("value rejected by a constraint")
+        return await super().apply(batch)
+
+
+def test_an_event_the_database_rejects_is_isolated_and_dead_lettered() -> None:
+    c, events = album_chain_with_failed_child()
+    poison_job = f"{c.root_id}/cover"
+    store, dlq = PoisonStore(poison_job), ListDeadLetters()
+    result = _run(BatchHandler(store, dlq), _messages([dump_event(e) for e in events]))
+    poisoned = [i for i, e in enumerate(events) if e.job_id == poison_job]
+    assert sorted(m.offset for m, _, _ in dlq.sent) == poisoned
+    assert {r for _, r, _ in dlq.sent} == {"store-rejected"}
+    assert set(store.rows()) == {c.root_id, f"{c.root_id}/enrich"}
+    assert result.applied == len(events) - len(poisoned)
+    assert asyncio.run(store.positions("events")) == {0: len(events)}

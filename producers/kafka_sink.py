@@ -1,0 +1,291 @@
+"""The Kafka edge: publish job events with key = rootJobId, never stalling the processor.
+
+Why a hand-off thread: kafka-python's `send` blocks up to max_block_ms whenever topic metadata
+is unknown (broker down at start-up, on every send), and its 3.x accumulator has no memory bound.
+So the caller only validates, serializes and appends to a bounded queue (`buffer_memory` bytes,
+counting everything accepted and not yet acknowledged); one feeder thread owns the KafkaProducer
+(created lazily, re-created after a failed bootstrap) and sends in order, so a chain keeps its
+order within its partition. When the buffer is full the caller waits at most max_block_ms, then
+the event is dropped; while the outage lasts later events are dropped without waiting.
+
+Delivery failures (callbacks), send timeouts and drops are counted in `stats`, kept as
+`stats.last_error` and logged (one line, at most once per `error_log_interval_s`); none of them
+is raised into the processor. `flush(timeout)` and `close()` wait, bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Self
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from kafka.partitioner.default import DefaultPartitioner, murmur2
+
+from producers.errors import BufferFull, DeliveryFailed, PublisherClosed, PublishTimeout
+from producers.settings import ProducerSettings
+from schemas import JobEvent, dump_event
+
+log = logging.getLogger(__name__)
+_RECONNECT_BACKOFF_S = 1.0
+_FEEDER_BATCH = 512  # below this many queued events the feeder waits up to 2 ms (<= linger_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishStats:
+    """Counters since start: accepted = sent + failed + pending; dropped never entered."""
+
+    accepted: int
+    sent: int
+    failed: int
+    dropped: int
+    pending: int
+    pending_bytes: int
+    last_error: str | None
+
+    @property
+    def lost(self) -> int:
+        return self.failed + self.dropped
+
+
+class CachedKeyPartitioner(DefaultPartitioner):
+    """The Java client's murmur2 key partitioning, with the hash cached per key.
+
+    A chain repeats its key (rootJobId) for every event; kafka-python's pure-Python murmur2 is a
+    measurable share of `send`, so it is computed once per key.
+    """
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._max_keys = max_keys
+
+    def partition(self, topic: str, key: Any, serialized_key: bytes | None, value: Any,
+                  serialized_value: Any, cluster: Any) -> int:
+        if serialized_key is None:
+            return int(super().partition(topic, key, serialized_key, value, serialized_value, cluster))
+        h = self._hashes.get(serialized_key)
+        if h is None:
+            if len(self._hashes) >= self._max_keys:
+                self._hashes.clear()
+            h = self._hashes[serialized_key] = murmur2(serialized_key) & 0x7FFFFFFF
+        partitions = cluster.partitions_for_topic(topic)
+        if partitions is None:
+            raise ValueError(f"Topic {topic} not found in ClusterMetadata")
+        return sorted(partitions)[h % len(partitions)]
+
+
+class KafkaPublisher:
+    """An EventSink writing to Kafka. Use as a context manager, or call start() and close()."""
+
+    def __init__(self, settings: ProducerSettings, *,
+                 producer_factory: Callable[..., Any] = KafkaProducer) -> None:
+        self.settings = settings
+        self._factory = producer_factory
+        self._lock = threading.Lock()
+        self._has_work = threading.Condition(self._lock)
+        self._has_space = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # queue drained / a delivery completed
+        self._queue: deque[tuple[bytes, bytes, int]] = deque()
+        self._producer: Any = None
+        self._feeder: threading.Thread | None = None
+        self._closing = self._closed = self._overflowing = False
+        self._accepted = self._sent = self._failed = self._dropped = 0
+        self._pending = self._pending_bytes = self._in_hand = 0
+        self._last_error: str | None = None
+        self._last_log = -float("inf")
+        self._unlogged = 0
+        self._space_waiters = 0
+        self._ready = threading.Event()
+        self._feeder_linger_s = min(settings.linger_ms, 2) / 1000
+
+    # -- the caller's side ---------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._feeder is None:
+            self._feeder = threading.Thread(target=self._feed, name="enrichlog-publisher",
+                                            daemon=True)
+            self._feeder.start()
+        return self
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def publish(self, event: JobEvent) -> bool:
+        """Serialize and enqueue; False (counted, logged) when the buffer stayed full."""
+        return self.publish_raw(event.root_job_id.encode(), dump_event(event))
+
+    def publish_raw(self, key: bytes, value: bytes) -> bool:
+        """Enqueue an already serialized event (key = rootJobId)."""
+        size = len(key) + len(value)
+        limit = self.settings.buffer_memory
+        with self._lock:
+            if self._closing:
+                raise PublisherClosed("publish() after close()")
+            if self._pending_bytes + size > limit:
+                waited = False
+                if not self._overflowing:
+                    self._space_waiters += 1
+                    waited = self._has_space.wait_for(
+                        lambda: self._pending_bytes + size <= limit,
+                        self.settings.max_block_ms / 1000)
+                    self._space_waiters -= 1
+                if not waited:
+                    self._overflowing = True
+                    self._dropped += 1
+                    self._record(BufferFull(buffer_bytes=self._pending_bytes,
+                                            max_block_ms=self.settings.max_block_ms))
+                    return False
+            self._queue.append((key, value, size))
+            self._accepted += 1
+            self._pending += 1
+            self._pending_bytes += size
+            if len(self._queue) == 1:
+                self._has_work.notify()
+        return True
+
+    @property
+    def stats(self) -> PublishStats:
+        with self._lock:
+            return PublishStats(self._accepted, self._sent, self._failed, self._dropped,
+                                self._pending, self._pending_bytes, self._last_error)
+
+    def wait_connected(self, timeout: float) -> bool:
+        """True once the feeder's producer knows the topic's partitions (for CLIs, benchmarks)."""
+        return self._ready.wait(timeout)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every accepted event is acknowledged or failed; PublishTimeout otherwise."""
+        limit = self.settings.close_timeout_ms / 1000 if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        with self._lock:
+            self._changed.wait_for(lambda: not self._queue and not self._in_hand, limit)
+        producer = self._producer
+        if producer is not None and not self._queue:
+            with contextlib.suppress(KafkaError):  # the count below says what is left
+                producer.flush(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            if not self._changed.wait_for(lambda: self._pending == 0,
+                                          max(0.0, deadline - time.monotonic())):
+                raise PublishTimeout("flush", pending=self._pending, timeout_s=limit)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush (bounded), stop the feeder, close the producer; leftovers are counted as failed."""
+        if self._closed:
+            return
+        limit = self.settings.close_timeout_ms / 1000 if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        try:
+            self.flush(limit)
+        except PublishTimeout as exc:
+            log.warning("closing the Kafka publisher: %s", exc)
+        with self._lock:
+            self._closing = True
+            self._has_work.notify_all()
+        if self._feeder is not None:
+            self._feeder.join(max(0.0, deadline - time.monotonic()) + 0.5)
+        if self._producer is not None:
+            self._producer.close(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            if self._pending:
+                self._failed += self._pending
+                self._record(PublishTimeout("close", pending=self._pending, timeout_s=limit))
+                self._pending = self._pending_bytes = 0
+            self._closed = True
+
+    # -- the feeder thread and kafka-python's callbacks ---------------------------------------
+
+    def _feed(self) -> None:
+        while True:
+            if self._producer is None and not self._connect():
+                with self._lock:  # wait for a retry, waking early on close
+                    if self._has_work.wait_for(lambda: self._closing, _RECONNECT_BACKOFF_S):
+                        return
+                continue
+            with self._lock:
+                self._has_work.wait_for(lambda: bool(self._queue) or self._closing)
+                if not self._queue:
+                    return
+                short = len(self._queue) < _FEEDER_BATCH and not self._closing
+            if short:  # let a batch gather: waking per event costs more than the send itself
+                time.sleep(self._feeder_linger_s)
+            with self._lock:
+                batch, self._queue = self._queue, deque()
+                self._in_hand = len(batch)
+            self._send_all(batch)
+
+    def _connect(self) -> bool:
+        try:
+            config = {**self.settings.kafka_config(), "partitioner": CachedKeyPartitioner()}
+            producer = self._factory(**config)
+        except Exception as exc:  # unreachable broker, or a bad config: counted, logged, retried
+            with self._lock:
+                self._record(DeliveryFailed(self.settings.topic, exc))
+            return False
+        if self._closing:  # close() gave up waiting for this bootstrap: do not leak it
+            producer.close(timeout=0)
+            return False
+        self._producer = producer
+        try:  # warm the topic's metadata so that the first sends do not wait for it
+            if producer.partitions_for(self.settings.topic):
+                self._ready.set()
+        except Exception as exc:  # the broker went away again: sends will fail and be counted
+            with self._lock:
+                self._record(DeliveryFailed(self.settings.topic, exc))
+        return True
+
+    def _send_all(self, batch: deque[tuple[bytes, bytes, int]]) -> None:
+        send, topic = self._producer.send, self.settings.topic
+        for key, value, size in batch:
+            try:
+                future = send(topic, value, key=key)
+            except (KafkaError, OSError, ValueError) as exc:  # metadata timeout, closed producer
+                self._undelivered(size, exc)
+            else:
+                future.add_callback(self._delivered, size)
+                future.add_errback(self._undelivered, size)
+        with self._lock:
+            self._in_hand = 0
+            self._changed.notify_all()
+
+    def _delivered(self, size: int, _metadata: object) -> None:
+        with self._lock:
+            self._sent += 1
+            self._done(size)
+
+    def _undelivered(self, size: int, exc: BaseException) -> None:
+        with self._lock:
+            self._failed += 1
+            self._record(DeliveryFailed(self.settings.topic, exc))
+            self._done(size)
+
+    def _done(self, size: int) -> None:
+        """Under the lock: one accepted event completed (acknowledged or failed)."""
+        self._pending -= 1
+        self._pending_bytes -= size
+        if self._overflowing and self._pending_bytes <= self.settings.buffer_memory // 2:
+            self._overflowing = False
+        if self._space_waiters:
+            self._has_space.notify()
+        if self._pending == 0 or self._pending % 256 == 0:
+            self._changed.notify_all()
+
+    def _record(self, error: Exception) -> None:
+        """Under the lock: keep the error and log one line, at most once per interval."""
+        self._last_error = str(error)
+        now = time.monotonic()
+        if now - self._last_log < self.settings.error_log_interval_s:
+            self._unlogged += 1
+            return
+        suppressed = f" ({self._unlogged} similar errors since the last report)" if self._unlogged else ""
+        self._last_log, self._unlogged = now, 0
+        log.error("event publishing: %s; totals sent=%d failed=%d dropped=%d%s", error,
+                  self._sent, self._failed, self._dropped, suppressed)

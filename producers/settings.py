@@ -1,0 +1,102 @@
+"""Configuration of the producer, read once from the environment and passed down.
+
+Connection settings shared by every deployable use the KAFKA_* names (KAFKA_BOOTSTRAP_SERVERS,
+KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CAFILE); the topic is ENRICHLOG_EVENTS_TOPIC;
+producer tuning is ENRICHLOG_PRODUCER_*. Each field's environment name is its validation alias,
+so a validation error names the variable (`ENRICHLOG_PRODUCER_LINGER_MS: Input should be ...`).
+Fields can also be passed by name in code: `ProducerSettings(bootstrap_servers="...")`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_P = "ENRICHLOG_PRODUCER_"
+
+
+def _env(name: str, default: Any, **constraints: Any) -> Any:
+    return Field(default, validation_alias=name, **constraints)
+
+
+class ProducerSettings(BaseSettings):
+    """Everything the Kafka publisher needs. acks is always 'all' (not configurable)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    bootstrap_servers: Annotated[str, Field(min_length=1, validation_alias="KAFKA_BOOTSTRAP_SERVERS")]
+    topic: str = _env("ENRICHLOG_EVENTS_TOPIC", "enrichment.job-events",
+                      pattern=r"^[a-zA-Z0-9._-]{1,249}$")
+    client_id: str = _env(f"{_P}CLIENT_ID", "enrichlog-producer", min_length=1, max_length=200)
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = _env(
+        "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = _env(
+        "KAFKA_SASL_MECHANISM", None)
+    sasl_username: str | None = _env("KAFKA_SASL_USERNAME", None)
+    sasl_password: SecretStr | None = _env("KAFKA_SASL_PASSWORD", None)
+    ssl_cafile: Path | None = _env("KAFKA_SSL_CAFILE", None)
+
+    enable_idempotence: bool = _env(f"{_P}ENABLE_IDEMPOTENCE", True)
+    compression_type: Literal["none", "gzip", "lz4", "zstd", "snappy"] = _env(
+        f"{_P}COMPRESSION_TYPE", "lz4")
+    linger_ms: int = _env(f"{_P}LINGER_MS", 20, ge=0, le=60_000)
+    batch_size: int = _env(f"{_P}BATCH_SIZE", 262_144, ge=0, le=16 * 1024 * 1024)
+    # kafka-python 3.x has no buffer_memory of its own: the publisher enforces this bound on the
+    # bytes accepted but not yet acknowledged (its hand-off queue plus kafka-python's batches).
+    buffer_memory: int = _env(f"{_P}BUFFER_MEMORY", 32 * 1024 * 1024, ge=1024)
+    max_block_ms: int = _env(f"{_P}MAX_BLOCK_MS", 500, ge=0, le=60_000)
+    request_timeout_ms: int = _env(f"{_P}REQUEST_TIMEOUT_MS", 10_000, ge=100)
+    delivery_timeout_ms: int = _env(f"{_P}DELIVERY_TIMEOUT_MS", 30_000, ge=100)
+    close_timeout_ms: int = _env(f"{_P}CLOSE_TIMEOUT_MS", 10_000, ge=0)
+    error_log_interval_s: float = _env(f"{_P}ERROR_LOG_INTERVAL_S", 30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs KAFKA_SASL_MECHANISM, "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        if not sasl and self.sasl_mechanism:
+            raise ValueError(
+                f"KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL={self.security_protocol} "
+                "is not SASL_PLAINTEXT or SASL_SSL"
+            )
+        if self.delivery_timeout_ms < self.request_timeout_ms + self.linger_ms:
+            raise ValueError(
+                f"ENRICHLOG_PRODUCER_DELIVERY_TIMEOUT_MS ({self.delivery_timeout_ms}) must be at least "
+                f"ENRICHLOG_PRODUCER_REQUEST_TIMEOUT_MS + ENRICHLOG_PRODUCER_LINGER_MS "
+                f"({self.request_timeout_ms + self.linger_ms})"
+            )
+        return self
+
+    def kafka_config(self) -> dict[str, Any]:
+        """Keyword arguments for kafka-python's KafkaProducer (secrets revealed only here)."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "client_id": self.client_id,
+            "acks": "all",
+            "enable_idempotence": self.enable_idempotence,
+            "compression_type": None if self.compression_type == "none" else self.compression_type,
+            "linger_ms": self.linger_ms,
+            "batch_size": self.batch_size,
+            "max_block_ms": self.max_block_ms,
+            "request_timeout_ms": self.request_timeout_ms,
+            "delivery_timeout_ms": self.delivery_timeout_ms,
+            "bootstrap_timeout_ms": self.request_timeout_ms,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config["sasl_mechanism"] = self.sasl_mechanism
+            config["sasl_plain_username"] = self.sasl_username
+            config["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        if self.ssl_cafile:
+            config["ssl_cafile"] = str(self.ssl_cafile)
+        return config
