@@ -141,3 +141,21 @@ def test_sigterm_stops_cleanly_and_restart_resumes(
     projector.start()
     rows = _rows_when(db, 3, **{c.root_id: "PARTIAL"})
     assert rows[f"{c.root_id}/enrich"]["retry_count"] == 2
+
+
+@pytest.mark.parametrize("compression", ["lz4", "zstd", "snappy", "gzip", "none"])
+def test_events_from_the_producer_library_with_each_compression_are_projected(
+    projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str, compression: str
+) -> None:
+    """The processors' real path: Reporter -> KafkaPublisher (kafka-python, compressed) -> projector."""
+    from producers import KafkaPublisher, ProducerSettings
+    from producers.workload import WorkloadConfig, run_workload
+
+    settings = ProducerSettings(bootstrap_servers=kafka_bootstrap, topic=topic,  # type: ignore[call-arg]
+                                compression_type=compression)
+    with KafkaPublisher(settings) as publisher:
+        summary = run_workload(WorkloadConfig(chains=20, seed=3, run_id=f"c-{compression}"), publisher)
+        publisher.flush(30)
+        assert publisher.stats.failed == 0
+    wait_for(lambda: len(_rows(db)) >= summary.jobs, timeout=90, what=f"{summary.jobs} rows")
+    assert len(_rows(db)) == summary.jobs

@@ -1,0 +1,248 @@
+"""Projector benchmark: throughput from a pre-filled topic, the naive agent in the same run,
+event-to-row latency at a steady rate, and the projector's resident memory throughout.
+
+    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 DATABASE_URL=postgresql://enrichlog@127.0.0.1:55432/enrichlog \
+        .venv/bin/python bench/projector.py --events 1000000
+
+Broker, database and projector share this machine's cores, as they would in the issue's setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
+
+from enrichlog.migrate import migrate  # noqa: E402
+from producers.workload import WorkloadConfig, generate_events  # noqa: E402
+from schemas import dump_event  # noqa: E402
+from tests.harness import ProjectorProcess, wait_for  # noqa: E402
+
+PARTITIONS = 6
+
+
+def fresh_database(server_url: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = server_url.rsplit("/", 1)[0] + "/" + name
+    migrate(url)
+    return url
+
+
+def drop_database(server_url: str, url: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def fill_topic(bootstrap: str, topic: str, events: int, seed: int) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=50, batch_size=512 * 1024,
+                             compression_type="lz4")
+    sent = 0
+    config = WorkloadConfig(chains=events // 11 + 1, seed=seed, run_id=f"b{seed}")
+    for event in generate_events(config):
+        producer.send(topic, key=event.root_job_id.encode(), value=dump_event(event))
+        sent += 1
+        if sent >= events:
+            break
+    producer.flush(120)
+    producer.close()
+    return sent
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    ends = {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
+    consumer.close()
+    return ends
+
+
+def committed(url: str, topic: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM enrichment_log_positions WHERE topic = %s",
+                           (topic,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.samples, self.stop = pid, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            value = rss_mb(self.pid)
+            if value:
+                self.samples.append(value)
+            time.sleep(0.5)
+
+
+def env_for(bootstrap: str, url: str, topic: str, group: str) -> dict[str, str]:
+    return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": url, "ENRICHLOG_EVENTS_TOPIC": topic,
+            "ENRICHLOG_CONSUMER_GROUP": group, "ENRICHLOG_METRICS_PORT": "0", "ENRICHLOG_LOG_LEVEL": "WARNING",
+            "ENRICHLOG_TOPIC_PARTITIONS": str(PARTITIONS)}
+
+
+def run_projector(bootstrap: str, url: str, topic: str, total: int, log: Path) -> dict[str, float]:
+    proc = ProjectorProcess(env_for(bootstrap, url, topic, f"bench-{uuid.uuid4().hex[:6]}"), log).start()
+    assert proc.proc is not None
+    sampler = RssSampler(proc.proc.pid)
+    sampler.start()
+    wait_for(lambda: committed(url, topic) > 0, timeout=120, what="first batch")
+    t0, n0 = time.monotonic(), committed(url, topic)
+    wait_for(lambda: committed(url, topic) >= total, timeout=3600, what="all events")
+    elapsed, n = time.monotonic() - t0, committed(url, topic) - n0
+    sampler.stop.set()
+    proc.stop()
+    return {"events": n, "seconds": elapsed, "rate": n / elapsed, "rss_max_mb": max(sampler.samples or [0])}
+
+
+def run_naive(bootstrap: str, url: str, topic: str, seconds: float, log: Path) -> dict[str, float]:
+    env = env_for(bootstrap, url, topic, f"naive-{uuid.uuid4().hex[:6]}")
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "naive_agent.py")], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+    def events_done() -> int:  # the naive agent keeps no positions: count its consumer group's commits
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=env["ENRICHLOG_CONSUMER_GROUP"],
+                                 enable_auto_commit=False)
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        total = sum(consumer.committed(tp) or 0 for tp in tps)
+        consumer.close()
+        return total
+
+    wait_for(lambda: events_done() > 0, timeout=120, what="naive agent's first commit")
+    t0, n0 = time.monotonic(), events_done()
+    time.sleep(seconds)
+    n = events_done() - n0
+    elapsed = time.monotonic() - t0
+    proc.terminate()
+    proc.wait(60)
+    return {"events": n, "seconds": elapsed, "rate": n / elapsed}
+
+
+def run_latency(bootstrap: str, url: str, rate: int, seconds: int, log: Path) -> dict[str, float]:
+    topic = f"bench-lat-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    admin.close()
+    proc = ProjectorProcess(env_for(bootstrap, url, topic, f"lat-{uuid.uuid4().hex[:6]}"), log).start()
+    assert proc.proc is not None
+    sampler = RssSampler(proc.proc.pid)
+    sampler.start()
+    events = list(generate_events(WorkloadConfig(chains=rate * seconds // 11 + 10, seed=99, run_id="lat")))
+    events = events[: rate * seconds]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+    warm = events[0].model_copy(update={"occurred_at": datetime.now(UTC)})
+    producer.send(topic, key=warm.root_job_id.encode(), value=dump_event(warm))
+    producer.flush()
+    wait_for(lambda: committed(url, topic) > 0, timeout=120, what="projector ready")
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        seen = datetime.now(UTC)
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not stop.is_set():
+                rows = conn.execute("SELECT last_event_at FROM enrichment_logs WHERE last_event_at > %s", (seen,))
+                now = datetime.now(UTC)
+                for (at,) in rows.fetchall():
+                    latencies.append((now - at).total_seconds() * 1000)
+                    seen = max(seen, at)
+                time.sleep(0.005)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    start = time.monotonic()
+    for i, event in enumerate(events):
+        target = start + i / rate
+        delay = target - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        stamped = event.model_copy(update={"occurred_at": datetime.now(UTC)})
+        producer.send(topic, key=stamped.root_job_id.encode(), value=dump_event(stamped))
+    producer.flush()
+    wait_for(lambda: committed(url, topic) >= len(events) + 1, timeout=120, what="latency run drained")
+    time.sleep(0.2)
+    stop.set()
+    poller.join()
+    sampler.stop.set()
+    proc.stop()
+    q = statistics.quantiles(latencies, n=100)
+    return {"samples": len(latencies), "p50_ms": q[49], "p99_ms": q[98], "max_ms": max(latencies),
+            "rss_max_mb": max(sampler.samples or [0])}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--naive-seconds", type=float, default=60)
+    ap.add_argument("--latency-rate", type=int, default=1000)
+    ap.add_argument("--latency-seconds", type=int, default=60)
+    ap.add_argument("--topic", help="reuse a pre-filled topic instead of filling a new one")
+    args = ap.parse_args()
+    bootstrap, server = os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
+    logs = ROOT / "bench" / "results"
+    logs.mkdir(exist_ok=True)
+    topic = args.topic or f"bench-proj-{uuid.uuid4().hex[:8]}"
+    if not args.topic:
+        t = time.monotonic()
+        sent = fill_topic(bootstrap, topic, args.events, seed=5)
+        print(f"filled {topic}: {sent:,} events in {time.monotonic() - t:.1f}s")
+    total = sum(end_offsets(bootstrap, topic).values())
+
+    url = fresh_database(server)
+    try:
+        r = run_projector(bootstrap, url, topic, total, logs / "projector.log")
+        print(f"projector: {r['events']:,.0f} events in {r['seconds']:.1f}s = {r['rate']:,.0f} events/s; "
+              f"max RSS {r['rss_max_mb']:.0f} MB")
+    finally:
+        drop_database(server, url)
+    url = fresh_database(server)
+    try:
+        n = run_naive(bootstrap, url, topic, args.naive_seconds, logs / "naive.log")
+        print(f"naive agent: {n['events']:,.0f} events in {n['seconds']:.1f}s = {n['rate']:,.0f} events/s")
+        print(f"speed-up: {r['rate'] / max(n['rate'], 1):.1f}x")
+    finally:
+        drop_database(server, url)
+    url = fresh_database(server)
+    try:
+        lat = run_latency(bootstrap, url, args.latency_rate, args.latency_seconds, logs / "latency.log")
+        print(f"latency at {args.latency_rate} events/s over {args.latency_seconds}s: p50 {lat['p50_ms']:.0f} ms, "
+              f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms ({lat['samples']:,} row updates); "
+              f"max RSS {lat['rss_max_mb']:.0f} MB")
+    finally:
+        drop_database(server, url)
+
+
+if __name__ == "__main__":
+    main()
