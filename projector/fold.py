@@ -11,8 +11,8 @@ the store counts in SQL and `project_all` counts in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 from projector.state import (
     MAX_HISTORY,
@@ -37,7 +37,7 @@ PARTIAL = "PARTIAL"
 
 def key_of(event: JobEvent) -> Key:
     terminal = 1 if event.kind in TERMINAL else 0
-    return (terminal, event.attempt, RANK[event.kind], micros(event.occurred_at), str(event.event_id))
+    return (terminal, event.attempt, RANK[event.kind], micros(event.occurred_at), event.event_id.int)
 
 
 def _identity(event: JobEvent) -> Identity:
@@ -56,6 +56,17 @@ def _identity(event: JobEvent) -> Identity:
     )
 
 
+def _head(event: JobEvent, key: Key) -> Head:
+    return Head(
+        key=key,
+        kind=event.kind,
+        outcome=event.outcome.value if isinstance(event, JobFinished) else None,
+        duration_ms=None if isinstance(event, JobStarted) else event.duration_ms,
+        api_call_count=event.api_call_count if isinstance(event, JobFinished) else None,
+        identity=_identity(event),
+    )
+
+
 def from_event(event: JobEvent) -> JobState:
     """The state of a job that has seen only this event."""
     key, at = key_of(event), micros(event.occurred_at)
@@ -69,14 +80,7 @@ def from_event(event: JobEvent) -> JobState:
     detail = getattr(event, "detail", None)
     return JobState(
         job_id=event.job_id,
-        head=Head(
-            key=key,
-            kind=event.kind,
-            outcome=outcome,
-            duration_ms=duration,
-            api_call_count=event.api_call_count if isinstance(event, JobFinished) else None,
-            identity=_identity(event),
-        ),
+        head=_head(event, key),
         first_seen=at,
         last_event=at,
         first_started=at if started else None,
@@ -161,12 +165,85 @@ def fold(state: JobState | None, events: Iterable[JobEvent]) -> JobState | None:
 
 def fold_by_job(events: Iterable[JobEvent], states: dict[str, JobState] | None = None) -> dict[str, JobState]:
     """Fold a batch of events of many jobs onto their known states (the dict is not modified)."""
-    result = dict(states or {})
+    by_job: dict[str, list[JobEvent]] = {}
     for event in events:
-        s = from_event(event)
-        mine = result.get(event.job_id)
-        result[event.job_id] = s if mine is None else merge(mine, s)
+        by_job.setdefault(event.job_id, []).append(event)
+    result = dict(states or {})
+    for job_id, job_events in by_job.items():
+        result[job_id] = fold_job(result.get(job_id), job_events)
     return result
+
+
+def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
+    """`fold(state, events)` in one pass, for the hot path: the same result (a property test checks
+    it against merge), without building a state per event. `events` must all be of one job."""
+    if not events:
+        if state is None:
+            raise ValueError("fold_job needs a state or at least one event")
+        return state
+    if state is None:
+        state = from_event(events[0])
+        events = events[1:]
+    head_key, head_event = state.head.key, None
+    first_seen, last_event, first_started = state.first_seen, state.last_event, state.first_started
+    retry_count, max_attempt = state.retry_count, state.max_attempt
+    reason, error = state.reason, state.error
+    detail_key = state.detail[0] if state.detail else None
+    detail_event: JobEvent | None = None
+    attempts: dict[int, list[Any]] = {a.number: [a.started_at, a.end_key, a.end_status, a.ended_at,
+                                                 a.duration_ms, a.error] for a in state.attempts}
+    for e in events:
+        key = key_of(e)
+        at, kind = key[3], e.kind
+        if key > head_key:
+            head_key, head_event = key, e
+        first_seen, last_event = min(first_seen, at), max(last_event, at)
+        retry_count = max(retry_count, e.attempt if kind == "job.retrying" else e.attempt - 1)
+        max_attempt = max(max_attempt, e.attempt)
+        record = attempts.get(e.attempt)
+        if record is None:
+            record = attempts[e.attempt] = [None, None, None, None, None, None]
+        err = _error_of(e)
+        if kind == "job.started":
+            first_started = at if first_started is None else min(first_started, at)
+            record[0] = at if record[0] is None else min(record[0], at)
+        elif record[1] is None or key > record[1]:
+            outcome = e.outcome.value if isinstance(e, JobFinished) else None
+            status = outcome or ("RETRIED" if kind == "job.retrying" else "FAILED")
+            record[1:] = [key, status, at, e.duration_ms, err]  # type: ignore[union-attr]
+        if e.reason is not None and (reason is None or key > reason[0]):
+            reason = (key, e.reason)
+        if getattr(e, "detail", None) is not None and (detail_key is None or key > detail_key):
+            detail_key, detail_event = key, e
+        if err is not None:
+            ekey: Key = (0, *key[1:])  # type: ignore[assignment]
+            if error is None or ekey > error[0]:
+                error = (ekey, err)
+    head = state.head if head_event is None else _head(head_event, head_key)
+    detail = state.detail
+    if detail_event is not None and detail_key is not None:
+        detail = (detail_key, detail_event.detail.model_dump(  # type: ignore[attr-defined]
+            mode="json", by_alias=True, exclude_none=True))
+    numbers = sorted(attempts)[-MAX_HISTORY:]
+    return JobState(
+        job_id=state.job_id,
+        head=head,
+        first_seen=first_seen,
+        last_event=last_event,
+        first_started=first_started,
+        retry_count=retry_count,
+        max_attempt=max_attempt,
+        attempts=tuple(Attempt(n, *attempts[n]) for n in numbers),
+        reason=reason,
+        detail=detail,
+        error=error,
+    )
+
+
+def _error_of(event: JobEvent) -> ErrorInfo | None:
+    if isinstance(event, JobRetrying | JobFailed):
+        return ErrorInfo(event.error.message, event.error.code, event.error.kind.value)
+    return None
 
 
 def job_status(state: JobState) -> str:

@@ -31,14 +31,13 @@ SELECT job_id, fold_state FROM enrichment_logs
 """
 
 # The staging table lives as long as the session; ON COMMIT DELETE ROWS empties it per batch.
+# Each staged row is one JSON document (column name -> value): PostgreSQL turns it into a typed
+# row (jsonb_populate_record, in C), which is much cheaper than adapting 36 values per row in Python.
 CREATE_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS enrichment_logs_stage
-    (LIKE enrichment_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+CREATE TEMP TABLE IF NOT EXISTS enrichment_logs_stage (doc jsonb NOT NULL) ON COMMIT DELETE ROWS
 """
 
-COPY_STAGE = sql.SQL("COPY enrichment_logs_stage ({}) FROM STDIN").format(
-    sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
-)
+COPY_STAGE = "COPY enrichment_logs_stage (doc) FROM STDIN"
 
 # Everything but failed_children is the fold's; status keeps PARTIAL for a root with failed
 # children (the same rule as projector.fold.display_status).
@@ -46,7 +45,7 @@ _UPDATED = [c for c in COLUMNS if c not in ("id", "job_id", "failed_children", "
 UPSERT_FROM_STAGE = sql.SQL(
     """
 INSERT INTO enrichment_logs AS l ({cols})
-SELECT {cols} FROM enrichment_logs_stage
+SELECT {rcols} FROM enrichment_logs_stage AS s, jsonb_populate_record(NULL::enrichment_logs, s.doc) AS r
 ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO UPDATE SET
     {updates},
     status = CASE WHEN EXCLUDED.is_root_job AND l.failed_children > 0 AND EXCLUDED.job_status <> 'FAILED'
@@ -54,6 +53,7 @@ ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO UPDATE SET
 """
 ).format(
     cols=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
+    rcols=sql.SQL(", ").join(sql.Identifier("r", c) for c in COLUMNS),
     updates=sql.SQL(",\n    ").join(
         sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in _UPDATED
     ),

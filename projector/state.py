@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 MAX_HISTORY = 20  # attempts kept in the row's history (the highest attempt numbers)
 
 # Total order of events of one job: terminal first (a terminal outcome is never overwritten by a
 # non-terminal event), then attempt, then kind rank, then time, then event id (ties are impossible
 # between distinct events).
-Key = tuple[int, int, int, int, str]
+Key = tuple[int, int, int, int, int]  # (terminal, attempt, rank, time in µs, event id as int)
 
 RANK = {"job.started": 0, "job.retrying": 1, "job.finished": 2, "job.failed": 3}
 TERMINAL = frozenset({"job.finished", "job.failed"})

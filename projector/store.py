@@ -141,13 +141,25 @@ class PostgresStore:
         async with conn.cursor() as cur:
             async with cur.copy(q.COPY_STAGE) as copy:
                 for s in states:
-                    await copy.write_row(db_values(to_row(s)))
+                    await copy.write_row((row_json(to_row(s)),))
             await cur.execute(q.UPSERT_FROM_STAGE)
 
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+
+
+_AS_TEXT = frozenset({"id", "created_at", "started_at", "finished_at", "last_event_at"})
+
+
+def row_json(row: Any) -> str:
+    """A JobRow as one JSON document (column -> value) for the staging table."""
+    doc = {}
+    for c in COLUMNS:
+        v = getattr(row, c)
+        doc[c] = (v.isoformat() if c != "id" else str(v)) if c in _AS_TEXT and v is not None else v
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
 def db_values(row: Any) -> list[Any]:

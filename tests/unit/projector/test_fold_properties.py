@@ -78,3 +78,17 @@ def test_merge_is_commutative_associative_idempotent(data: st.DataObject) -> Non
     assert merge(a, b) == merge(b, a)
     assert merge(merge(a, b), c) == merge(a, merge(b, c))
     assert merge(a, a) == a
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_one_pass_fold_equals_the_merge_of_single_events(data: st.DataObject) -> None:
+    """`fold_job` (the hot path) against `merge` over `from_event` (the definition)."""
+    from projector.fold import fold, fold_job
+
+    chain = Chain()
+    events = data.draw(job_history(chain, chain.root_id))
+    events = data.draw(st.permutations(events + data.draw(st.lists(st.sampled_from(events), max_size=4))))
+    cut = data.draw(st.integers(0, len(events)))
+    start = fold(None, events[:cut])
+    assert fold_job(start, events[cut:]) == fold(start, events[cut:])
