@@ -36,6 +36,6 @@ class Metrics:
             "enrichlog_consumer_lag", "Messages behind the partition's end", ["topic", "partition"], registry=r
         )
 
-    def serve(self, port: int) -> None:
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
         if port:
-            start_http_server(port, addr="127.0.0.1", registry=self.registry)
+            start_http_server(port, addr=host, registry=self.registry)

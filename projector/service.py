@@ -83,7 +83,7 @@ def run(settings: ProjectorSettings) -> int:
     configure_logging(settings)
     ensure_topics(settings)
     metrics = Metrics()
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     app = create_app(settings, lambda _app: build_handler(settings, metrics))
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     # Faust's worker installs its own handlers; keep our structured logging.

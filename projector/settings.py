@@ -47,6 +47,9 @@ class ProjectorSettings(BaseSettings):
         10.0, ge=6, le=300, validation_alias=AliasChoices("ENRICHLOG_SESSION_TIMEOUT_S", "session_timeout_s"),
         description="how long the group waits for a crashed projector before giving its partitions away",
     )
+    metrics_host: str = Field(
+        "127.0.0.1", validation_alias=AliasChoices("ENRICHLOG_METRICS_HOST", "metrics_host"), min_length=1
+    )
     metrics_port: int = Field(
         9464, ge=0, le=65535, validation_alias=AliasChoices("ENRICHLOG_METRICS_PORT", "metrics_port")
     )
