@@ -1,20 +1,155 @@
-"""`enrichlog demo`: bring everything up on this machine and show the result."""
+"""`enrichlog demo`: everything on this machine, end to end, and what a user sees at the end.
+
+Services up (local Kafka + PostgreSQL, or the ones named by KAFKA_BOOTSTRAP_SERVERS/DATABASE_URL),
+migrations, the projector as a real subprocess, a few simulated album and artist chains published
+through the producer library (with retries and one permanent failure), then the roots table and
+the timeline of the root whose child failed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from enrichlog import services
-from enrichlog.migrate import migrate
+from rich.console import Console
+
+from enrichlog.cli import emit_json
+
+DEMO_TOPIC = "enrichment.job-events.demo"
+DEMO_GROUP = "enrichment-log-demo"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chains", type=int, default=6, help="simulated chains to stream (1-200, default 6)")
+    parser.add_argument("--json", action="store_true", help="print the roots page and the timeline as JSON")
+    parser.add_argument("--keep-running", action="store_true", help="leave the projector running afterwards")
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    endpoints = services.up()
-    print(f"kafka     {endpoints.bootstrap_servers}\npostgres  {endpoints.database_url}")
-    report = migrate(endpoints.database_url)
-    print(f"migrations applied: {report.applied or 'none (up to date)'}")
+def _pick_seed(chains: int, run_id: str) -> int:
+    """A workload seed whose chains have retries and exactly one permanent failure."""
+    from producers.workload import WorkloadConfig, generate_events
+
+    for seed in range(500):
+        events = list(generate_events(_config(chains, seed, run_id)))
+        kinds = [e.kind for e in events]
+        types = {e.job_type.value for e in events}
+        if (kinds.count("job.failed") == 1 and kinds.count("job.retrying") >= 2
+                and "ENRICH_ALBUM" in types and "ENRICH_ARTIST" in types):
+            failed = next(e for e in events if e.kind == "job.failed")
+            if failed.parent_job_id is not None:
+                return seed
     return 0
+
+
+def _config(chains: int, seed: int, run_id: str):  # type: ignore[no-untyped-def]
+    from producers.workload import WorkloadConfig
+
+    return WorkloadConfig(chains=chains, seed=seed, retry_rate=0.2, failure_rate=0.05, run_id=run_id,
+                          start=datetime.now(UTC) - timedelta(minutes=5), chain_interval_s=20)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.chains <= 200:
+        raise ValueError(f"--chains must be between 1 and 200, got {args.chains}")
+    from enrichlog import services
+    from enrichlog.migrate import migrate
+
+    # Wide enough for the tables when the output is not a terminal (a log, a CI run, a pipe).
+    width = None if sys.stdout.isatty() else 160
+    console = Console(stderr=args.json, width=width)
+    with console.status("starting Kafka and PostgreSQL…"):
+        bootstrap, database_url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("DATABASE_URL")
+        if not (bootstrap and database_url):
+            endpoints = services.up()
+            bootstrap, database_url = endpoints.bootstrap_servers, endpoints.database_url
+    console.print(f"[bold]kafka[/] {bootstrap}   [bold]postgres[/] {database_url}")
+    report = migrate(database_url)
+    console.print(f"migrations: {', '.join(report.applied) or 'up to date'}")
+
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url,
+           "ENRICHLOG_EVENTS_TOPIC": DEMO_TOPIC, "ENRICHLOG_CONSUMER_GROUP": DEMO_GROUP,
+           "ENRICHLOG_TOPIC_PARTITIONS": "3", "ENRICHLOG_METRICS_PORT": "0", "ENRICHLOG_LOG_LEVEL": "WARNING"}
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / "enrichlog-demo-projector.log"
+    from projector.service import ensure_topics
+    from projector.settings import ProjectorSettings
+
+    ensure_topics(ProjectorSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,  # type: ignore[arg-type]
+                                    events_topic=DEMO_TOPIC, topic_partitions=3))
+    with log_path.open("ab") as log:
+        projector = subprocess.Popen([sys.executable, "-m", "enrichlog.cli", "project"], env=env,
+                                     stdout=log, stderr=subprocess.STDOUT)
+    try:
+        failed_root = _stream(console, bootstrap, args.chains)
+        _wait_projected(console, database_url, bootstrap, projector, log_path)
+        _show(console, database_url, failed_root, as_json=args.json)
+    finally:
+        if not args.keep_running:
+            projector.terminate()
+            projector.wait(60)
+    return 0
+
+
+def _stream(console: Console, bootstrap: str, chains: int) -> str:
+    from producers import KafkaPublisher, ProducerSettings
+    from producers.workload import generate_events, run_workload
+
+    run_id = f"demo-{uuid.uuid4().hex[:6]}"
+    seed = _pick_seed(chains, run_id)
+    failed = next(e for e in generate_events(_config(chains, seed, run_id)) if e.kind == "job.failed")
+    settings = ProducerSettings(bootstrap_servers=bootstrap, topic=DEMO_TOPIC)  # type: ignore[call-arg]
+    with console.status(f"streaming {chains} simulated chains…"), KafkaPublisher(settings) as publisher:
+        summary = run_workload(_config(chains, seed, run_id), publisher)
+        publisher.flush(30)
+    console.print(f"streamed {summary.total_events} events of {summary.jobs} jobs "
+                  f"({dict(summary.events)}) through the producer library")
+    return failed.root_job_id
+
+
+def _wait_projected(console: Console, database_url: str, bootstrap: str, projector: subprocess.Popen[bytes],
+                    log_path: Path) -> None:
+    import psycopg
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    tps = [TopicPartition(DEMO_TOPIC, p) for p in consumer.partitions_for_topic(DEMO_TOPIC) or ()]
+    ends = {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
+    consumer.close()
+    deadline = time.monotonic() + 120
+    with console.status("projecting…"), psycopg.connect(database_url, autocommit=True) as conn:
+        while True:
+            if projector.poll() is not None:
+                raise RuntimeError(f"the projector exited with status {projector.returncode}; see {log_path}")
+            rows = conn.execute("SELECT partition, next_offset FROM enrichment_log_positions "
+                                "WHERE consumer = %s AND topic = %s", (DEMO_GROUP, DEMO_TOPIC)).fetchall()
+            done = dict(rows)
+            if all(done.get(p, 0) >= off for p, off in ends.items()):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the projector did not catch up within 120s; see {log_path}")
+            time.sleep(0.2)
+
+
+def _show(console: Console, database_url: str, failed_root: str, *, as_json: bool) -> None:
+    from enrichlog.commands import roots as roots_cmd
+    from enrichlog.commands import timeline as timeline_cmd
+    from enrichlog.read import reading
+    from enrichlog.read.roots import roots_page
+    from enrichlog.read.timeline import timeline
+
+    with reading(database_url) as conn:
+        page = roots_page(conn, limit=10)
+        found = timeline(conn, failed_root)
+    if as_json:
+        emit_json({"roots": page.to_json(), "timeline": found.to_json()})
+        return
+    console.rule("roots (newest first): enrichlog roots")
+    roots_cmd.show(page, console)
+    console.rule(f"timeline of {failed_root}: enrichlog timeline {failed_root}")
+    timeline_cmd.show(found, console)
