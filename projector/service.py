@@ -82,6 +82,10 @@ def run(settings: ProjectorSettings) -> int:
 
     configure_logging(settings)
     ensure_topics(settings)
+    from projector.offsets import reconcile
+
+    reconcile(settings.kafka_bootstrap_servers, settings.database_url.get_secret_value(),
+              settings.events_topic, settings.consumer_group)
     metrics = Metrics()
     metrics.serve(settings.metrics_port, settings.metrics_host)
     app = create_app(settings, lambda _app: build_handler(settings, metrics))

@@ -159,3 +159,29 @@ def test_events_from_the_producer_library_with_each_compression_are_projected(
         assert publisher.stats.failed == 0
     wait_for(lambda: len(_rows(db)) >= summary.jobs, timeout=90, what=f"{summary.jobs} rows")
     assert len(_rows(db)) == summary.jobs
+
+
+def test_a_new_database_given_an_old_consumer_group_gets_every_event(
+    projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str, postgres_url: str,
+    migrated_template: str, tmp_path: Any,
+) -> None:
+    """Kafka's committed offsets are ahead of a fresh (or restored) database: they are rewound."""
+    from projector.rebuild import check
+    from tests.conftest import create_database, drop_database
+
+    c, events = album_chain_with_failed_child()
+    _publish(kafka_bootstrap, topic, events)
+    _rows_when(db, 3, **{c.root_id: "PARTIAL"})
+    assert projector.stop() == 0  # Kafka now has committed offsets for the group
+    restored = create_database(postgres_url, template=migrated_template)
+    try:
+        again = ProjectorProcess({**projector.env, "DATABASE_URL": restored}, tmp_path / "second.log").start()
+        try:
+            rows = _rows_when(restored, 3, **{c.root_id: "PARTIAL"})
+            assert rows[f"{c.root_id}/enrich"]["retry_count"] == 2
+        finally:
+            again.kill()
+        report = check(restored, kafka_bootstrap, topic, consumer=f"group-{topic}")
+        assert report.ok and report.rows_compared == 3, report.summary()
+    finally:
+        drop_database(postgres_url, restored)
