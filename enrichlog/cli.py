@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "recompute the projection from the topic (--check: compare only)"),
     "demo": ("enrichlog.commands.demo", "register", "services up, migrate, project a demo stream, show it"),
     "produce": ("enrichlog.commands.produce", "register", "publish a simulated workload of job events to Kafka"),
+    "roots": ("enrichlog.commands.roots", "register", "the admin table: roots newest first, filters, next-page cursor"),
+    "timeline": ("enrichlog.commands.timeline", "register", "a root and its children as bars on one time axis"),
 }
 
 

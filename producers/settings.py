@@ -53,6 +53,9 @@ class ProducerSettings(BaseSettings):
     delivery_timeout_ms: int = _env(f"{_P}DELIVERY_TIMEOUT_MS", 30_000, ge=100)
     close_timeout_ms: int = _env(f"{_P}CLOSE_TIMEOUT_MS", 10_000, ge=0)
     error_log_interval_s: float = _env(f"{_P}ERROR_LOG_INTERVAL_S", 30.0, ge=0)
+    # The publisher's feeder appends straight to kafka-python's accumulator (see
+    # producers.kafka_sink._FastAppend); false: one KafkaProducer.send per event, as before.
+    fast_append: bool = _env(f"{_P}FAST_APPEND", True)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
 from psycopg.types.json import Jsonb
+from pydantic_core import to_json
 
 from projector import sql as q
 from projector.errors import StoreError, StoreUnavailable
@@ -140,8 +141,7 @@ class PostgresStore:
     async def _write(self, conn: psycopg.AsyncConnection[Any], states: list[JobState]) -> None:
         async with conn.cursor() as cur:
             async with cur.copy(q.COPY_STAGE) as copy:
-                for s in states:
-                    await copy.write_row((row_json(to_row(s)),))
+                await copy.write(copy_lines(to_row(s) for s in states))
             await cur.execute(q.UPSERT_FROM_STAGE)
 
     async def close(self) -> None:
@@ -150,16 +150,15 @@ class PostgresStore:
             self._conn = None
 
 
-_AS_TEXT = frozenset({"id", "created_at", "started_at", "finished_at", "last_event_at"})
+def row_json(row: Any) -> bytes:
+    """A JobRow as one JSON document (column -> value) for the staging table (Rust encoder)."""
+    return to_json({c: getattr(row, c) for c in COLUMNS})
 
 
-def row_json(row: Any) -> str:
-    """A JobRow as one JSON document (column -> value) for the staging table."""
-    doc = {}
-    for c in COLUMNS:
-        v = getattr(row, c)
-        doc[c] = (v.isoformat() if c != "id" else str(v)) if c in _AS_TEXT and v is not None else v
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+def copy_lines(rows: Iterable[Any]) -> bytes:
+    """COPY text format, one JSON document per line: JSON has no raw tab or newline, but its
+    backslashes must be doubled for COPY."""
+    return b"".join(row_json(r).replace(b"\\", b"\\\\") + b"\n" for r in rows)
 
 
 def db_values(row: Any) -> list[Any]:

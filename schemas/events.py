@@ -22,6 +22,7 @@ from pydantic import (
 
 from schemas.common import (
     ALWAYS_CHILD,
+    NO_NUL,
     Count,
     EntityType,
     ErrorCode,
@@ -204,7 +205,10 @@ def describe(exc: ValidationError, limit: int = 3) -> str:
     parts = []
     for err in exc.errors(include_url=False)[:limit]:
         loc = ".".join(str(p) for p in err["loc"]) or "(event)"
-        parts.append(f"{loc}: {err['msg']}")
+        msg = err["msg"]
+        if err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == NO_NUL:
+            msg = "must not contain the NUL character (U+0000): PostgreSQL cannot store it"
+        parts.append(f"{loc}: {msg}")
     more = exc.error_count() - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 

@@ -1,0 +1,137 @@
+"""`enrichlog roots`: the admin table, newest roots first, with filters and a cursor for the next page."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from enrichlog.cli import emit_json
+from enrichlog.commands.migrate import database_url_arg, resolve_database_url
+from enrichlog.read import RootRow, RootsPage, reading, roots_page
+
+STATUS_STYLES = {
+    "PARTIAL": "bold black on yellow", "FAILED": "bold red", "SUCCESS": "green", "COMPLETED": "green",
+    "PARTIAL_SUCCESS": "yellow", "IN_PROGRESS": "cyan", "PENDING": "blue", "SKIPPED": "dim",
+    "NO_DATA_AVAILABLE": "dim", "PREVIEW": "magenta",
+}
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    database_url_arg(parser)
+    parser.add_argument("--status", help="only this display status (e.g. PARTIAL, FAILED, IN_PROGRESS)")
+    parser.add_argument("--operation", help="only this job type (e.g. CHECK_ALBUM_ENRICHMENT)")
+    parser.add_argument("--since", help="created at or after this ISO datetime (no zone: UTC)")
+    parser.add_argument("--until", help="created before this ISO datetime (no zone: UTC)")
+    parser.add_argument("--entity", metavar="UUID", help="an entity, artist, album or track id")
+    parser.add_argument("--stuck", metavar="MINUTES", help="only roots still running with no event for MINUTES")
+    parser.add_argument("--limit", default="50", help="rows per page (1-1000, default 50)")
+    parser.add_argument("--cursor", help="the next-page cursor printed by a previous call")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    limit = parse_int(args.limit, "--limit")
+    since, until = parse_datetime(args.since, "--since"), parse_datetime(args.until, "--until")
+    entity, stuck = parse_uuid(args.entity, "--entity"), parse_minutes(args.stuck, "--stuck")
+    status = args.status.strip().upper() if args.status else None
+    with reading(resolve_database_url(args)) as conn:
+        page = roots_page(conn, limit=limit, cursor=args.cursor, status=status, operation=args.operation,
+                          since=since, until=until, entity_id=entity, stuck_after=stuck)
+    if args.json:
+        emit_json(page.to_json())
+    else:
+        show(page, Console())
+    return 0
+
+
+def parse_int(value: str, option: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{option}: {value!r} is not a whole number") from None
+    if number < 1:
+        raise ValueError(f"{option}: must be at least 1, got {number}")
+    return number
+
+
+def parse_datetime(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{option}: {value!r} is not an ISO datetime (e.g. 2026-02-06T12:00:00Z)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_uuid(value: str | None, option: str) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        raise ValueError(f"{option}: {value!r} is not a UUID") from None
+
+
+def parse_minutes(value: str | None, option: str) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        minutes = float(value)
+    except ValueError:
+        raise ValueError(f"{option}: {value!r} is not a number of minutes") from None
+    if not minutes > 0 or minutes == float("inf"):
+        raise ValueError(f"{option}: must be a positive number of minutes, got {value}")
+    return timedelta(minutes=minutes)
+
+
+def show(page: RootsPage, console: Console) -> None:
+    table = Table(title="enrichment roots, newest first", header_style="bold", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    for name in ("created (UTC)", "status", "operation", "entity"):
+        table.add_column(name, no_wrap=True)
+    for name in ("duration", "retries", "children"):
+        table.add_column(name, justify="right", no_wrap=True)
+    # Only these two give way on a narrow terminal: the error is cut, the ref is folded (kept whole).
+    table.add_column("last error", overflow="ellipsis", max_width=40)
+    table.add_column("ref", overflow="fold", min_width=15)
+    for row in page.rows:
+        table.add_row(*_cells(row), style="on grey15" if row.status == "PARTIAL" else None)
+    console.print(table)
+    if not page.rows:
+        console.print("no roots match")
+    else:
+        legacy = "; * legacy row (before job linking), ref = row id" if any(r.legacy for r in page.rows) else ""
+        console.print(f"✗ failed children{legacy}; `enrichlog timeline REF` expands a row", style="dim")
+    if page.next_cursor:
+        console.print(f"next page: enrichlog roots --cursor {page.next_cursor}", soft_wrap=True)
+
+
+def _cells(row: RootRow) -> list[Text | str]:
+    children = Text(str(row.children))
+    if row.failed_children:
+        children.append(f" ✗{row.failed_children}", style="bold red")
+    return [
+        row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        Text(row.status, style=STATUS_STYLES.get(row.status, "")).append("*" if row.legacy else ""),
+        row.operation,
+        f"{row.entity_type} {str(row.entity_id)[:8]}",
+        format_ms(row.duration_ms),
+        str(row.retry_count) if row.retry_count else "",
+        children,
+        Text(row.last_error or "", style="red"),
+        str(row.id) if row.legacy or row.job_id is None else row.job_id,
+    ]
+
+
+def format_ms(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"

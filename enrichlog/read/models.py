@@ -1,0 +1,151 @@
+"""What the read side returns, and its named errors. Plain frozen dataclasses, JSON-friendly."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class ReadError(Exception):
+    """A read could not be answered; the message says why, in one line."""
+
+
+class InvalidCursor(ReadError, ValueError):
+    """The cursor string was not produced by `roots_page` (or was altered)."""
+
+
+class InvalidFilter(ReadError, ValueError):
+    """A filter value is out of range (unknown status, negative limit, since after until ...)."""
+
+
+class RootNotFound(ReadError, LookupError):
+    """No row has this id or job id."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no enrichment log row with id or job id {ref!r}")
+        self.ref = ref
+
+
+class NotARoot(ReadError, LookupError):
+    """The ref names a child job: its timeline is its root's. `root_ref` says which root (if known)."""
+
+    def __init__(self, ref: str, root_ref: str, root_present: bool) -> None:
+        where = "" if root_present else " (its root is not in the table yet)"
+        super().__init__(f"{ref!r} is a child job, not a root: its timeline is the one of root {root_ref!r}{where}")
+        self.ref = ref
+        self.root_ref = root_ref
+        self.root_present = root_present
+
+
+class AmbiguousRef(ReadError, LookupError):
+    """A legacy job id shared by several legacy rows: address one of them by its row id."""
+
+    def __init__(self, ref: str, ids: list[uuid.UUID]) -> None:
+        listed = ", ".join(str(i) for i in ids[:5]) + (" ..." if len(ids) > 5 else "")
+        super().__init__(f"job id {ref!r} names {len(ids)} legacy rows; use a row id: {listed}")
+        self.ref = ref
+        self.ids = ids
+
+
+@dataclass(frozen=True, slots=True)
+class RootRow:
+    """One line of the admin table: a root (projected or legacy) with its children counted."""
+
+    id: uuid.UUID
+    job_id: str | None
+    operation: str
+    entity_type: str
+    entity_id: uuid.UUID
+    artist_id: uuid.UUID | None
+    album_id: uuid.UUID | None
+    track_id: uuid.UUID | None
+    status: str  # display status: PARTIAL for a root with a permanently failed child
+    job_status: str | None  # the root's own status (null for legacy rows)
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_event_at: datetime | None
+    duration_ms: int | None
+    retry_count: int
+    last_error: str | None
+    children: int
+    failed_children: int
+    legacy: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class RootsPage:
+    rows: list[RootRow]
+    next_cursor: str | None  # None: this is the last page
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": [r.to_json() for r in self.rows], "nextCursor": self.next_cursor}
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineJob:
+    """One job of a timeline (the root first, then its children by start)."""
+
+    id: uuid.UUID
+    job_id: str | None
+    parent_job_id: str | None
+    operation: str
+    entity_type: str
+    entity_id: uuid.UUID
+    status: str
+    job_status: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_event_at: datetime | None
+    duration_ms: int | None
+    retry_count: int
+    attempt: int | None
+    last_error: str | None
+    last_error_code: str | None
+    last_error_kind: str | None
+    error_message: str | None
+    error_code: str | None
+    reason: str | None  # why it ran or was skipped (e.g. "no source image")
+    metadata: dict[str, Any] | None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    legacy: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    root: TimelineJob
+    children: list[TimelineJob]
+
+    @property
+    def jobs(self) -> list[TimelineJob]:
+        return [self.root, *self.children]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"root": self.root.to_json(), "children": [c.to_json() for c in self.children]}
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    """snake_case keys to camelCase (like the event contract), uuids and datetimes to strings."""
+    return {_camel(k): _value(v) for k, v in d.items()}
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, datetime):
+        return v.isoformat()
+    return v
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)

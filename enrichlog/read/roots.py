@@ -1,0 +1,129 @@
+"""The admin table: roots newest first, keyset-paginated with an opaque cursor.
+
+The cursor is the (created_at, id) of the last row of a page. Rows inserted meanwhile are newer
+than any page already read (created_at is the job's first event), so they land before the cursor:
+the next pages have neither gaps nor duplicates. No OFFSET: page 1,000 costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+
+from enrichlog.read import sql as q
+from enrichlog.read.models import InvalidCursor, InvalidFilter, RootRow, RootsPage
+
+MAX_LIMIT = 1000
+
+
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """(created_at, id) of a cursor from `encode_cursor`; InvalidCursor for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at_text, id_text = raw.split("|")
+        created_at, row_id = datetime.fromisoformat(at_text), uuid.UUID(id_text)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursor(f"malformed cursor {cursor[:40]!r}: pass the nextCursor of a previous page") from exc
+    if created_at.tzinfo is None:
+        raise InvalidCursor(f"malformed cursor {cursor[:40]!r}: its time has no time zone")
+    return created_at, row_id
+
+
+@dataclass(frozen=True, slots=True)
+class RootFilters:
+    """Optional filters of the roots page; None means "any"."""
+
+    status: str | None = None
+    operation: str | None = None
+    since: datetime | None = None  # created_at >= since
+    until: datetime | None = None  # created_at < until
+    entity_id: uuid.UUID | None = None  # entity_id, artist_id, album_id or track_id
+    stuck_after: timedelta | None = None  # running, and no event for this long
+
+    def validate(self) -> None:
+        if self.status is not None and self.status not in q.STATUSES:
+            raise InvalidFilter(f"unknown status {self.status!r}; one of {', '.join(q.STATUSES)}")
+        for name, value in (("since", self.since), ("until", self.until)):
+            if value is not None and value.tzinfo is None:
+                raise InvalidFilter(f"{name} must have a time zone (e.g. 2026-02-06T12:00:00+00:00)")
+        if self.since and self.until and self.since >= self.until:
+            raise InvalidFilter(f"since ({self.since.isoformat()}) must be before until ({self.until.isoformat()})")
+        if self.stuck_after is not None and self.stuck_after <= timedelta(0):
+            raise InvalidFilter("stuck_after must be positive")
+
+    def fragments(self) -> tuple[list[str], dict[str, Any]]:
+        """The SQL filter fragments and their parameters."""
+        pairs: list[tuple[str, str, object]] = [
+            (q.WITH_STATUS, "status", self.status),
+            (q.WITH_OPERATION, "operation", self.operation),
+            (q.SINCE, "since", self.since),
+            (q.UNTIL, "until", self.until),
+            (q.STUCK, "stuck_after", self.stuck_after),
+        ]
+        used = [(frag, name, value) for frag, name, value in pairs if value is not None]
+        return [frag for frag, _, _ in used], {name: value for _, name, value in used}
+
+
+def roots_page(
+    conn: psycopg.Connection[Any],
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    status: str | None = None,
+    operation: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    entity_id: uuid.UUID | str | None = None,
+    stuck_after: timedelta | None = None,
+) -> RootsPage:
+    """One page of roots (legacy rows included), newest first; `next_cursor` is None on the last.
+
+    `entity_id` matches entity_id, artist_id, album_id or track_id; `stuck_after` keeps roots
+    still PENDING or IN_PROGRESS whose last event is older than that. Bad values raise
+    InvalidFilter or InvalidCursor (both ValueErrors) before any SQL runs.
+    """
+    filters = RootFilters(status, operation, since, until, _as_uuid(entity_id), stuck_after)
+    query, params = roots_query(filters, limit=limit, cursor=cursor)
+    with conn.cursor(row_factory=class_row(RootRow)) as cur:
+        rows = cur.execute(query, params).fetchall()
+    if len(rows) <= limit:
+        return RootsPage(rows, None)
+    last = rows[limit - 1]
+    return RootsPage(rows[:limit], encode_cursor(last.created_at, last.id))
+
+
+def roots_query(filters: RootFilters, *, limit: int, cursor: str | None) -> tuple[sql.Composed, dict[str, Any]]:
+    """The statement of one page and its parameters (it fetches limit + 1 rows: is there more?)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidFilter(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    filters.validate()
+    fragments, params = filters.fragments()
+    if cursor is not None:
+        params["cursor_at"], params["cursor_id"] = decode_cursor(cursor)
+        fragments.insert(0, q.AFTER_CURSOR)
+    if filters.entity_id is not None:
+        params["entity"] = filters.entity_id
+    params["limit"] = limit + 1
+    return q.roots_page_query(entity=filters.entity_id is not None, filters=fragments), params
+
+
+def _as_uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise InvalidFilter(f"entity id {value!r} is not a UUID") from exc

@@ -1,0 +1,123 @@
+"""The read side's SQL, as named constants. Parameters are always bound; optional filters are
+composed from the fragments below with `psycopg.sql`, so every executed statement is static SQL
+whose plan is an ordered index scan (see docs/queries.md for the plans and the indexes).
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+# Display statuses a root can have (enrichment_status, PARTIAL included).
+STATUSES: tuple[str, ...] = (
+    "PENDING", "IN_PROGRESS", "COMPLETED", "FAILED", "SUCCESS", "PARTIAL_SUCCESS",
+    "NO_DATA_AVAILABLE", "SKIPPED", "PREVIEW", "PARTIAL",
+)
+
+# Columns of a roots-page row (names are RootRow's fields). Children are counted per row of the
+# page only (the SubPlans run above the LIMIT): an index-only probe of enrichment_logs_children_idx.
+# A projected root's failed children are maintained by the projector (failed_children); a legacy
+# root's are counted from its legacy children's status.
+ROOT_COLUMNS = """
+    r.id, r.job_id, r.operation, r.entity_type::text AS entity_type, r.entity_id,
+    r.artist_id, r.album_id, r.track_id, r.status::text AS status, r.job_status::text AS job_status,
+    r.created_at, r.started_at, r.finished_at, r.last_event_at, r.duration_ms, r.retry_count,
+    coalesce(r.last_error, r.error_message) AS last_error,
+    (SELECT count(*) FROM enrichment_logs c WHERE c.parent_job_id = r.job_id)::int AS children,
+    CASE WHEN r.fold_state IS NOT NULL THEN r.failed_children
+         ELSE (SELECT count(*) FROM enrichment_logs c
+                WHERE c.parent_job_id = r.job_id AND c.status = 'FAILED')::int
+    END AS failed_children,
+    r.fold_state IS NULL AS legacy
+"""
+
+# {source} is ROOTS or ENTITY_ROOTS, with {filters}: zero or more "AND ..." fragments.
+ROOTS_PAGE = """
+SELECT {columns}
+  FROM {source} AS r
+ ORDER BY r.created_at DESC, r.id DESC
+ LIMIT %(limit)s
+"""
+
+# A simple subquery: the planner flattens it, the page is one ordered scan of the roots index.
+ROOTS = """(
+    SELECT * FROM enrichment_logs AS r WHERE r.is_root_job{filters}
+)"""
+
+# Roots that concern one entity, whichever of the four columns names it: one branch per column,
+# each an ordered scan of its own partial index that stops after a page, merged in page order
+# (the ORDER BY ... LIMIT inside each branch is what lets the planner merge ordered branches
+# instead of sorting every row of a big entity). A branch skips rows an earlier one matched.
+ENTITY_ROOTS = """(
+    (SELECT * FROM enrichment_logs AS r
+      WHERE r.is_root_job AND r.entity_id = %(entity)s{filters}
+      ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT * FROM enrichment_logs AS r
+      WHERE r.is_root_job AND r.artist_id = %(entity)s
+        AND r.entity_id <> %(entity)s{filters}
+      ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT * FROM enrichment_logs AS r
+      WHERE r.is_root_job AND r.album_id = %(entity)s
+        AND r.entity_id <> %(entity)s AND r.artist_id IS DISTINCT FROM %(entity)s{filters}
+      ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT * FROM enrichment_logs AS r
+      WHERE r.is_root_job AND r.track_id = %(entity)s
+        AND r.entity_id <> %(entity)s AND r.artist_id IS DISTINCT FROM %(entity)s
+        AND r.album_id IS DISTINCT FROM %(entity)s{filters}
+      ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s)
+)"""
+
+# Keyset: the rows strictly after the cursor's row in (created_at DESC, id DESC) order.
+AFTER_CURSOR = "\n   AND (r.created_at, r.id) < (%(cursor_at)s, %(cursor_id)s)"
+WITH_STATUS = "\n   AND r.status = %(status)s::enrichment_status"
+WITH_OPERATION = "\n   AND r.operation = %(operation)s"
+SINCE = "\n   AND r.created_at >= %(since)s"
+UNTIL = "\n   AND r.created_at < %(until)s"
+# Spelled like the predicate of enrichment_logs_running_roots_idx so that the planner can use it.
+STUCK = ("\n   AND r.job_status IN ('PENDING', 'IN_PROGRESS')"
+         "\n   AND r.last_event_at < now() - %(stuck_after)s::interval")
+
+
+def roots_page_query(*, entity: bool, filters: list[str]) -> sql.Composed:
+    """ROOTS_PAGE over ROOTS or ENTITY_ROOTS with the given filter fragments (constants of this module)."""
+    source = sql.SQL(ENTITY_ROOTS if entity else ROOTS).format(
+        filters=sql.SQL("").join(sql.SQL(f) for f in filters))
+    return sql.SQL(ROOTS_PAGE).format(columns=sql.SQL(ROOT_COLUMNS), source=source)
+
+
+# Find what a timeline ref names: a row id (uuid) or a job id. A projected row (one per job id)
+# wins over legacy rows, which may share a job id.
+RESOLVE_BY_ID = """
+SELECT id, job_id, parent_job_id, is_root_job FROM enrichment_logs WHERE id = %(id)s
+"""
+
+RESOLVE_BY_JOB_ID = """
+SELECT id, job_id, parent_job_id, is_root_job, fold_state IS NULL AS legacy
+  FROM enrichment_logs
+ WHERE job_id = %(job_id)s
+ ORDER BY (fold_state IS NULL), created_at DESC, id
+ LIMIT 50
+"""
+
+ROW_OF_JOB = """
+SELECT id FROM enrichment_logs WHERE job_id = %(job_id)s ORDER BY (fold_state IS NULL) LIMIT 1
+"""
+
+TIMELINE_COLUMNS = """
+    id, job_id, parent_job_id, operation, entity_type::text AS entity_type, entity_id,
+    status::text AS status, job_status::text AS job_status, created_at, started_at, finished_at,
+    last_event_at, duration_ms, retry_count, attempt, last_error, last_error_code, last_error_kind,
+    error_message, error_code, reason, metadata, coalesce(attempts, '[]'::jsonb) AS attempts,
+    fold_state IS NULL AS legacy
+"""
+
+TIMELINE_ROOT = "SELECT" + TIMELINE_COLUMNS + "  FROM enrichment_logs WHERE id = %(id)s\n"
+
+# The children of a root (flat linking: every descendant points at the root), in start order:
+# an ordered scan of enrichment_logs_children_idx (parent_job_id, created_at, id).
+TIMELINE_CHILDREN = (
+    "SELECT" + TIMELINE_COLUMNS
+    + "  FROM enrichment_logs\n WHERE parent_job_id = %(job_id)s\n ORDER BY created_at, id\n"
+)
