@@ -14,15 +14,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import faust  # noqa: E402
-import psycopg  # noqa: E402
+import faust
+import psycopg
 
-from projector import sql as q  # noqa: E402
-from projector.fold import fold  # noqa: E402
-from projector.rows import COLUMNS, to_row  # noqa: E402
-from projector.state import state_from_json  # noqa: E402
-from projector.store import db_values  # noqa: E402
-from schemas import EventDecodeError, parse_event  # noqa: E402
+from projector import sql as q
+from projector.fold import fold
+from projector.rows import COLUMNS, to_row
+from projector.state import state_from_json
+from projector.store import db_values
+from schemas import EventDecodeError, parse_event
 
 UPSERT_ONE = (
     f"INSERT INTO enrichment_logs AS l ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "

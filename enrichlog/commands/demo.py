@@ -34,7 +34,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _pick_seed(chains: int, run_id: str) -> int:
     """A workload seed whose chains have retries and exactly one permanent failure."""
-    from producers.workload import WorkloadConfig, generate_events
+    from producers.workload import generate_events
 
     for seed in range(500):
         events = list(generate_events(_config(chains, seed, run_id)))
