@@ -19,8 +19,7 @@ import psycopg
 
 from projector import sql as q
 from projector.fold import fold
-from projector.rows import COLUMNS, to_row
-from projector.state import state_from_json
+from projector.rows import COLUMNS, state_of_row, to_row
 from projector.store import db_values
 from schemas import EventDecodeError, parse_event
 
@@ -54,7 +53,7 @@ def main() -> None:
             async with conn.transaction():
                 cur = await conn.execute(q.SELECT_STATES, {"job_ids": [event.job_id]})
                 found = await cur.fetchone()
-                current = state_from_json(found[1]) if found else None
+                current = state_of_row(found) if found else None
                 new = fold(current, [event])
                 assert new is not None
                 await conn.execute(UPSERT_ONE, db_values(to_row(new)))

@@ -181,52 +181,67 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
         if state is None:
             raise ValueError("fold_job needs a state or at least one event")
         return state
-    if state is None:
-        state = from_event(events[0])
-        events = events[1:]
-    head_key, head_event = state.head.key, None
-    first_seen, last_event, first_started = state.first_seen, state.last_event, state.first_started
-    retry_count, max_attempt = state.retry_count, state.max_attempt
-    reason, error = state.reason, state.error
-    detail_key = state.detail[0] if state.detail else None
+    head_event: JobEvent | None = None
     detail_event: JobEvent | None = None
-    attempts: dict[int, list[Any]] = {a.number: [a.started_at, a.end_key, a.end_status, a.ended_at,
-                                                 a.duration_ms, a.error] for a in state.attempts}
+    if state is None:
+        job_id, head_key, detail_key = events[0].job_id, None, None
+        first_seen, last_event, first_started, retry_count, max_attempt = _FAR_FUTURE, -1, None, 0, 0
+        reason: tuple[Key, str] | None = None
+        error: tuple[Key, ErrorInfo] | None = None
+        attempts: dict[int, list[Any]] = {}
+    else:
+        job_id, head_key = state.job_id, state.head.key
+        detail_key = state.detail[0] if state.detail else None
+        first_seen, last_event, first_started = state.first_seen, state.last_event, state.first_started
+        retry_count, max_attempt = state.retry_count, state.max_attempt
+        reason, error = state.reason, state.error
+        attempts = {a.number: [a.started_at, a.end_key, a.end_status, a.ended_at, a.duration_ms, a.error]
+                    for a in state.attempts}
     for e in events:
+        kind, attempt = e.kind, e.attempt
         key = key_of(e)
-        at, kind = key[3], e.kind
-        if key > head_key:
+        at = key[3]
+        if head_key is None or key > head_key:
             head_key, head_event = key, e
-        first_seen, last_event = min(first_seen, at), max(last_event, at)
-        retry_count = max(retry_count, e.attempt if kind == "job.retrying" else e.attempt - 1)
-        max_attempt = max(max_attempt, e.attempt)
-        record = attempts.get(e.attempt)
+        if at < first_seen:
+            first_seen = at
+        if at > last_event:
+            last_event = at
+        retried = attempt if kind == "job.retrying" else attempt - 1
+        if retried > retry_count:
+            retry_count = retried
+        if attempt > max_attempt:
+            max_attempt = attempt
+        record = attempts.get(attempt)
         if record is None:
-            record = attempts[e.attempt] = [None, None, None, None, None, None]
-        err = _error_of(e)
+            record = attempts[attempt] = [None, None, None, None, None, None]
         if kind == "job.started":
-            first_started = at if first_started is None else min(first_started, at)
-            record[0] = at if record[0] is None else min(record[0], at)
-        elif record[1] is None or key > record[1]:
-            outcome = e.outcome.value if isinstance(e, JobFinished) else None
-            status = outcome or ("RETRIED" if kind == "job.retrying" else "FAILED")
-            record[1:] = [key, status, at, e.duration_ms, err]  # type: ignore[union-attr]
+            first_started = at if first_started is None or at < first_started else first_started
+            record[0] = at if record[0] is None or at < record[0] else record[0]
+        else:
+            err = None
+            if kind != "job.finished":
+                e_error = e.error  # type: ignore[union-attr]
+                err = ErrorInfo(e_error.message, e_error.code, e_error.kind.value)
+                ekey: Key = (0, attempt, key[2], at, key[4])
+                if error is None or ekey > error[0]:
+                    error = (ekey, err)
+            if record[1] is None or key > record[1]:
+                status = e.outcome.value if kind == "job.finished" else (  # type: ignore[union-attr]
+                    "RETRIED" if kind == "job.retrying" else "FAILED")
+                record[1:] = [key, status, at, e.duration_ms, err]  # type: ignore[union-attr]
+            if e.detail is not None and (detail_key is None or key > detail_key):  # type: ignore[union-attr]
+                detail_key, detail_event = key, e
         if e.reason is not None and (reason is None or key > reason[0]):
             reason = (key, e.reason)
-        if getattr(e, "detail", None) is not None and (detail_key is None or key > detail_key):
-            detail_key, detail_event = key, e
-        if err is not None:
-            ekey: Key = (0, *key[1:])  # type: ignore[assignment]
-            if error is None or ekey > error[0]:
-                error = (ekey, err)
-    head = state.head if head_event is None else _head(head_event, head_key)
-    detail = state.detail
+    head = _head(head_event, head_key) if head_event is not None else state.head  # type: ignore[union-attr, arg-type]
+    detail = None if state is None else state.detail
     if detail_event is not None and detail_key is not None:
         detail = (detail_key, detail_event.detail.model_dump(  # type: ignore[attr-defined]
             mode="json", by_alias=True, exclude_none=True))
     numbers = sorted(attempts)[-MAX_HISTORY:]
     return JobState(
-        job_id=state.job_id,
+        job_id=job_id,
         head=head,
         first_seen=first_seen,
         last_event=last_event,
@@ -238,6 +253,9 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
         detail=detail,
         error=error,
     )
+
+
+_FAR_FUTURE = 2**62
 
 
 def _error_of(event: JobEvent) -> ErrorInfo | None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from projector.fold import display_status, fold_by_job, job_status
-from projector.state import TERMINAL, Attempt, JobState, from_micros, state_to_json
+from projector.state import TERMINAL, Attempt, Identity, JobState, from_micros, state_from_json, state_to_json
 from schemas import JobEvent
 from schemas.details import SOURCES_OF_DETAIL
 
@@ -144,3 +144,23 @@ def project_all(events: Iterable[JobEvent]) -> dict[str, JobRow]:
     states = fold_by_job(events)
     failed = failed_children_of(states.values())
     return {job_id: to_row(s, failed.get(job_id, 0)) for job_id, s in states.items()}
+
+
+# The columns a stored state is read back from (see state_from_json).
+STATE_COLUMNS = ("job_id", "fold_state", "metadata", "operation", "parent_job_id", "entity_type", "entity_id",
+                 "artist_id", "album_id", "track_id", "triggered_by", "user_id")
+
+
+def state_of_row(values: Sequence[Any]) -> JobState:
+    """A stored row's state from its STATE_COLUMNS values (as psycopg returns them)."""
+    job_id, fold_state, metadata, operation, parent, entity_type, entity_id, artist, album, track, by, user = values
+    identity = Identity(
+        job_type=operation, root_job_id=parent or job_id, parent_job_id=parent, entity_type=entity_type,
+        entity_id=str(entity_id), artist_id=_str(artist), album_id=_str(album), track_id=_str(track),
+        triggered_by=by, user_id=_str(user),
+    )
+    return state_from_json(fold_state, identity, metadata)
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None else str(v)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from projector.rows import COLUMNS
+from projector.rows import COLUMNS, STATE_COLUMNS
 
 LOCK_POSITIONS = """
 INSERT INTO enrichment_log_positions (consumer, topic, partition, next_offset)
@@ -25,10 +25,10 @@ UPDATE enrichment_log_positions AS p
  WHERE p.consumer = %(consumer)s AND p.topic = %(topic)s AND p.partition = n.partition
 """
 
-SELECT_STATES = """
-SELECT job_id, fold_state FROM enrichment_logs
+SELECT_STATES = sql.SQL("""
+SELECT {} FROM enrichment_logs
  WHERE fold_state IS NOT NULL AND job_id = ANY(%(job_ids)s::text[])
-"""
+""").format(sql.SQL(", ").join(sql.Identifier(c) for c in STATE_COLUMNS))
 
 # The staging table lives as long as the session; ON COMMIT DELETE ROWS empties it per batch.
 # Each staged row is one JSON document (column name -> value): PostgreSQL turns it into a typed

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 MAX_HISTORY = 20  # attempts kept in the row's history (the highest attempt numbers)
 
 # Total order of events of one job: terminal first (a terminal outcome is never overwritten by a
@@ -119,7 +119,9 @@ def state_to_json(s: JobState) -> dict[str, Any]:
     return {
         "v": STATE_VERSION,
         "job": s.job_id,
-        "head": [list(h.key), h.kind, h.outcome, h.duration_ms, h.api_call_count, list(_identity_tuple(h.identity))],
+        # The identity and the detail's body are the row's own columns (operation, entity_*, ...,
+        # metadata): not repeated here, so each row carries (and PostgreSQL parses) less.
+        "head": [list(h.key), h.kind, h.outcome, h.duration_ms, h.api_call_count],
         "seen": [s.first_seen, s.last_event, s.first_started, s.retry_count, s.max_attempt],
         "attempts": [
             [a.number, a.started_at, None if a.end_key is None else list(a.end_key), a.end_status,
@@ -127,25 +129,21 @@ def state_to_json(s: JobState) -> dict[str, Any]:
             for a in s.attempts
         ],
         "reason": None if s.reason is None else [list(s.reason[0]), s.reason[1]],
-        "detail": None if s.detail is None else [list(s.detail[0]), s.detail[1]],
+        "detail": None if s.detail is None else list(s.detail[0]),
         "error": None if s.error is None else [list(s.error[0]), _err_out(s.error[1])],
     }
 
 
-def _identity_tuple(i: Identity) -> tuple[Any, ...]:
-    return (i.job_type, i.root_job_id, i.parent_job_id, i.entity_type, i.entity_id, i.artist_id,
-            i.album_id, i.track_id, i.triggered_by, i.user_id)
-
-
-def state_from_json(d: dict[str, Any]) -> JobState:
+def state_from_json(d: dict[str, Any], identity: Identity, metadata: dict[str, Any] | None) -> JobState:
+    """The state stored in a row: its fold_state, plus the identity and detail from its columns."""
     if d.get("v") != STATE_VERSION:
         raise ValueError(f"fold_state version {d.get('v')!r} is not {STATE_VERSION}: rebuild the table")
-    hk, kind, outcome, duration, api_calls, ident = d["head"]
+    hk, kind, outcome, duration, api_calls = d["head"]
     first_seen, last_event, first_started, retry_count, max_attempt = d["seen"]
     reason, detail, error = d["reason"], d["detail"], d["error"]
     return JobState(
         job_id=d["job"],
-        head=Head(_key_in(hk), kind, outcome, duration, api_calls, Identity(*ident)),  # type: ignore[arg-type]
+        head=Head(_key_in(hk), kind, outcome, duration, api_calls, identity),  # type: ignore[arg-type]
         first_seen=first_seen,
         last_event=last_event,
         first_started=first_started,
@@ -156,6 +154,6 @@ def state_from_json(d: dict[str, Any]) -> JobState:
             for n, st, ek, status, ended, dur, err in d["attempts"]
         ),
         reason=None if reason is None else (_key_in(reason[0]), reason[1]),  # type: ignore[arg-type]
-        detail=None if detail is None else (_key_in(detail[0]), detail[1]),  # type: ignore[arg-type]
+        detail=None if detail is None else (_key_in(detail), metadata or {}),  # type: ignore[arg-type]
         error=None if error is None else (_key_in(error[0]), _err_in(error[1])),  # type: ignore[arg-type]
     )

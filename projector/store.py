@@ -21,8 +21,8 @@ from pydantic_core import to_json
 from projector import sql as q
 from projector.errors import StoreError, StoreUnavailable
 from projector.fold import fold_by_job
-from projector.rows import COLUMNS, failed_children_of, to_row
-from projector.state import JobState, state_from_json
+from projector.rows import COLUMNS, failed_children_of, state_of_row, to_row
+from projector.state import JobState
 from schemas import JobEvent
 
 
@@ -136,7 +136,7 @@ class PostgresStore:
 
     async def _load_states(self, conn: psycopg.AsyncConnection[Any], job_ids: set[str]) -> dict[str, JobState]:
         cur = await conn.execute(q.SELECT_STATES, {"job_ids": list(job_ids)})
-        return {job_id: state_from_json(fs) for job_id, fs in await cur.fetchall()}
+        return {row[0]: state_of_row(row) for row in await cur.fetchall()}
 
     async def _write(self, conn: psycopg.AsyncConnection[Any], states: list[JobState]) -> None:
         async with conn.cursor() as cur:

@@ -124,7 +124,8 @@ def test_state_survives_json_storage_exactly() -> None:
     _, events = album_chain_with_failed_child()
     for state in fold_by_job(events).values():
         stored = json.loads(json.dumps(state_to_json(state)))
-        assert state_from_json(stored) == state
+        metadata = state.detail[1] if state.detail else None
+        assert state_from_json(stored, state.head.identity, metadata) == state
 
 
 def test_unknown_state_version_is_refused() -> None:
@@ -134,7 +135,7 @@ def test_unknown_state_version_is_refused() -> None:
     import pytest
 
     with pytest.raises(ValueError, match="rebuild"):
-        state_from_json(data)
+        state_from_json(data, state.head.identity, None)
 
 
 def test_detail_lands_in_metadata_and_columns() -> None:
