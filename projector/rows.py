@@ -6,6 +6,7 @@ the reference that the PostgreSQL store must equal, used by the rebuild check an
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,12 @@ from schemas.details import SOURCES_OF_DETAIL
 
 # Row ids of projected rows are derived from the job id, so a rebuild gives the same ids.
 ROW_ID_NAMESPACE = uuid.UUID("6f1d1f3c-3b0e-4b7e-9f53-7b7c3d0e6a11")
+_NAMESPACE_BYTES = ROW_ID_NAMESPACE.bytes
+
+
+def row_id(job_id: str) -> uuid.UUID:
+    """uuid5(ROW_ID_NAMESPACE, job_id), without uuid5's per-call conversion of the namespace."""
+    return uuid.UUID(bytes=hashlib.sha1(_NAMESPACE_BYTES + job_id.encode()).digest()[:16], version=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +97,7 @@ def to_row(state: JobState, failed_children: int = 0) -> JobRow:
     sources = list(detail_get("sources") or SOURCES_OF_DETAIL.get(str(detail_get("processor")), ()))
     api_calls = head.api_call_count if head.api_call_count is not None else detail_get("apiCallCount")
     return JobRow(
-        id=uuid.uuid5(ROW_ID_NAMESPACE, state.job_id),
+        id=row_id(state.job_id),
         job_id=state.job_id,
         operation=ident.job_type,
         entity_type=ident.entity_type,

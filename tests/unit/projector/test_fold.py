@@ -162,3 +162,12 @@ def test_shuffled_order_gives_the_same_rows() -> None:
         shuffled = events[:]
         rng.shuffle(shuffled)
         assert project_all(shuffled) == expected
+
+
+def test_row_ids_are_uuid5_of_the_job_id() -> None:
+    import uuid
+
+    from projector.rows import ROW_ID_NAMESPACE, row_id
+
+    for job_id in ("a", "root-1/cover", "x" * 100, "é/ü"):
+        assert row_id(job_id) == uuid.uuid5(ROW_ID_NAMESPACE, job_id)
