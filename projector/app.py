@@ -14,6 +14,8 @@ What faust-streaming 0.15.3 does, and why the agent is written this way (see the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +24,7 @@ import faust
 from mode import CrashingSupervisor
 
 from projector.deadletter import RawMessage
-from projector.pipeline import BatchHandler
+from projector.pipeline import BatchHandler, Decoded
 from projector.settings import ProjectorSettings
 
 log = logging.getLogger("projector.app")
@@ -62,11 +64,21 @@ def create_app(
     @app.agent(topic, name="project", concurrency=1, supervisor_strategy=CrashingSupervisor)
     async def project(stream: faust.StreamT[Any]) -> None:
         handler = state.setdefault("handler", handler_factory(app))
-        async for batch in stream.noack_take(settings.batch_max, within=settings.batch_window_s):
-            result = await handler.handle([raw_message(ev) for ev in batch])
-            for ev in batch:  # only now: the rows and positions of the batch are committed
-                await stream.ack(ev)
-            _report_lag(app, handler, result.next_offsets)
+        pending: asyncio.Task[None] | None = None
+        try:
+            async for batch in stream.noack_take(settings.batch_max, within=settings.batch_window_s):
+                # Parse this batch while the previous one commits; commits stay strictly in order.
+                decoded = handler.decode([raw_message(ev) for ev in batch])
+                if pending is not None:
+                    await pending  # re-raises the previous batch's failure: nothing after it is acked
+                pending = asyncio.ensure_future(_commit_then_ack(app, handler, stream, batch, decoded))
+            if pending is not None:
+                await pending
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()  # rolled back, not acked: re-read after the restart
+                with contextlib.suppress(BaseException):
+                    await pending
 
     @app.on_before_shutdown.connect
     async def _close(app: faust.App, **_: Any) -> None:  # the batch in hand was committed or not at all
@@ -76,6 +88,14 @@ def create_app(
             await handler.store.close()
 
     return app
+
+
+async def _commit_then_ack(app: faust.App, handler: BatchHandler, stream: Any, batch: list[Any],
+                           decoded: Decoded) -> None:
+    result = await handler.commit(decoded)
+    for ev in batch:  # only now: the rows and positions of the batch are committed
+        await stream.ack(ev)
+    _report_lag(app, handler, result.next_offsets)
 
 
 def _report_lag(app: faust.App, handler: BatchHandler, next_offsets: dict[tuple[str, int], int]) -> None:

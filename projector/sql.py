@@ -6,16 +6,13 @@ from psycopg import sql
 
 from projector.rows import COLUMNS, STATE_COLUMNS
 
-LOCK_POSITIONS = """
-INSERT INTO enrichment_log_positions (consumer, topic, partition, next_offset)
-SELECT %(consumer)s, %(topic)s, p, 0 FROM unnest(%(partitions)s::int[]) AS p
-ON CONFLICT (consumer, topic, partition) DO NOTHING
-"""
-
-SELECT_POSITIONS = """
-SELECT partition, next_offset FROM enrichment_log_positions
- WHERE consumer = %(consumer)s AND topic = %(topic)s AND partition = ANY(%(partitions)s::int[])
- FOR UPDATE
+# Creates the batch's position rows when missing and locks them (DO UPDATE takes the row lock) until
+# commit, returning where each partition stands: one round trip.
+CLAIM_POSITIONS = """
+INSERT INTO enrichment_log_positions AS p (consumer, topic, partition, next_offset)
+SELECT %(consumer)s, %(topic)s, n, 0 FROM unnest(%(partitions)s::int[]) AS n
+ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = p.next_offset
+RETURNING partition, next_offset
 """
 
 ADVANCE_POSITIONS = """

@@ -109,19 +109,20 @@ class PostgresStore:
         by_topic: dict[str, list[int]] = defaultdict(list)
         for topic, partition in result.next_offsets:
             by_topic[topic].append(partition)
-        stored: dict[tuple[str, int], int] = {}
-        for topic, partitions in by_topic.items():
-            params = {"consumer": self.consumer, "topic": topic, "partitions": partitions}
-            await conn.execute(q.LOCK_POSITIONS, params)
-            cur = await conn.execute(q.SELECT_POSITIONS, params)
-            stored.update({(topic, p): o for p, o in await cur.fetchall()})
+        job_ids = list({m.event.job_id for m in batch if m.event is not None})
+        async with conn.pipeline():  # positions and stored states in one round trip
+            claims = [(topic, await conn.execute(q.CLAIM_POSITIONS, {
+                "consumer": self.consumer, "topic": topic, "partitions": partitions}))
+                for topic, partitions in by_topic.items()]
+            states_cur = await conn.execute(q.SELECT_STATES, {"job_ids": job_ids}) if job_ids else None
+        stored = {(topic, p): o for topic, cur in claims for p, o in await cur.fetchall()}
+        states = {row[0]: state_of_row(row) for row in await states_cur.fetchall()} if states_cur else {}
         for m in batch:
             if m.offset < stored.get((m.topic, m.partition), 0):
                 result.skipped += 1
             elif m.event is not None:
                 fresh.append(m.event)
         if fresh:
-            states = await self._load_states(conn, {e.job_id for e in fresh})
             new_states = fold_by_job(fresh, states)
             touched = {e.job_id: new_states[e.job_id] for e in fresh}
             await self._write(conn, list(touched.values()))
@@ -133,10 +134,6 @@ class PostgresStore:
             await conn.execute(q.ADVANCE_POSITIONS, {"consumer": self.consumer, "topic": topic,
                                                      "partitions": partitions, "offsets": offsets})
         return result
-
-    async def _load_states(self, conn: psycopg.AsyncConnection[Any], job_ids: set[str]) -> dict[str, JobState]:
-        cur = await conn.execute(q.SELECT_STATES, {"job_ids": list(job_ids)})
-        return {row[0]: state_of_row(row) for row in await cur.fetchall()}
 
     async def _write(self, conn: psycopg.AsyncConnection[Any], states: list[JobState]) -> None:
         async with conn.cursor() as cur:
