@@ -273,11 +273,15 @@ class KafkaPublisher:
                     if self._has_work.wait_for(lambda: self._closing, _RECONNECT_BACKOFF_S):
                         return
                 continue
-            with self._lock:
-                self._has_work.wait_for(lambda: bool(self._queue) or self._closing)
-                if not self._queue:
+            with self._lock:  # idle and the topic's partitions still unknown: ask again now and then
+                woke = self._has_work.wait_for(lambda: bool(self._queue) or self._closing,
+                                               None if self._ready.is_set() else _RECONNECT_BACKOFF_S)
+                if woke and not self._queue:
                     return
                 short = len(self._queue) < _FEEDER_BATCH and not self._closing
+            if not woke:
+                self._warm_up()
+                continue
             if short:  # let a batch gather: waking per event costs more than the send itself
                 time.sleep(self._feeder_linger_s)
             with self._lock:
@@ -300,13 +304,17 @@ class KafkaPublisher:
         self._producer = producer
         if self.settings.fast_append:
             self._fast = _FastAppend.of(producer, self.settings.topic, partitioner)
-        try:  # warm the topic's metadata so that the first sends do not wait for it
-            if producer.partitions_for(self.settings.topic):
+        self._warm_up()
+        return True
+
+    def _warm_up(self) -> None:
+        """Fetch the topic's metadata (waits up to max_block_ms) so that the first sends do not wait."""
+        try:
+            if self._producer.partitions_for(self.settings.topic):
                 self._ready.set()
         except Exception as exc:  # the broker went away again: sends will fail and be counted
             with self._lock:
                 self._record(DeliveryFailed(self.settings.topic, exc))
-        return True
 
     def _send_all(self, batch: deque[tuple[bytes, bytes, int]]) -> None:
         fast = self._fast
