@@ -72,6 +72,9 @@ def create_app(
                 if pending is not None:
                     await pending  # re-raises the previous batch's failure: nothing after it is acked
                 pending = asyncio.ensure_future(_commit_then_ack(app, handler, stream, batch, decoded))
+                # If the stream goes quiet, no next batch awaits this one: crash from here instead,
+                # so a failed commit never leaves a healthy-looking, stalled projector.
+                pending.add_done_callback(lambda task: _crash_on_failure(app, task))
             if pending is not None:
                 await pending
         finally:
@@ -88,6 +91,13 @@ def create_app(
             await handler.store.close()
 
     return app
+
+
+def _crash_on_failure(app: faust.App, task: asyncio.Task[None]) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("batch commit failed; stopping without acknowledging it", exc_info=task.exception())
+    asyncio.ensure_future(app.crash(task.exception()))  # type: ignore[arg-type]
 
 
 async def _commit_then_ack(app: faust.App, handler: BatchHandler, stream: Any, batch: list[Any],

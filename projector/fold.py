@@ -185,7 +185,7 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
     detail_event: JobEvent | None = None
     if state is None:
         job_id, head_key, detail_key = events[0].job_id, None, None
-        first_seen, last_event, first_started, retry_count, max_attempt = _FAR_FUTURE, -1, None, 0, 0
+        first_seen, last_event, first_started, retry_count, max_attempt = _FAR_FUTURE, -_FAR_FUTURE, None, 0, 0
         reason: tuple[Key, str] | None = None
         error: tuple[Key, ErrorInfo] | None = None
         attempts: dict[int, list[Any]] = {}

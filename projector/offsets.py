@@ -34,11 +34,15 @@ def reconcile(bootstrap: str, database_url: str, topic: str, group: str) -> list
     from kafka.errors import KafkaError
     from kafka.structs import OffsetAndMetadata
 
-    with psycopg.connect(database_url, connect_timeout=10) as conn:
-        rows = conn.execute(
-            "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s",
-            (group, topic),
-        ).fetchall()
+    try:
+        with psycopg.connect(database_url, connect_timeout=10) as conn:
+            rows = conn.execute(
+                "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s",
+                (group, topic),
+            ).fetchall()
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ProjectorError(f"cannot read the stored positions from PostgreSQL: {first}") from exc
     positions = {p: o for p, o in rows}
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     try:

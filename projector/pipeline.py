@@ -115,7 +115,7 @@ class BatchHandler:
             raise
         except StoreError as exc:
             events = [p for p in batch if p.event is not None]
-            if not events:
+            if not exc.poison or not events:
                 raise
             if len(events) == 1:
                 poison = events[0]

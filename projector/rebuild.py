@@ -85,7 +85,7 @@ def read_events(bootstrap: str, topic: str, until: dict[int, int] | None,
 def _positions(conn: psycopg.Connection[Any], consumer: str, topic: str, lock: bool) -> dict[int, int]:
     rows = conn.execute(
         "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s"
-        + (" FOR UPDATE" if lock else ""),
+        " ORDER BY partition" + (" FOR UPDATE" if lock else ""),
         (consumer, topic),
     ).fetchall()
     return {p: o for p, o in rows}
@@ -169,7 +169,8 @@ def rebuild(database_url: str, bootstrap: str, topic: str, consumer: str,
             conn.execute(
                 "INSERT INTO enrichment_log_positions (consumer, topic, partition, next_offset) "
                 "SELECT %s, %s, p, o FROM unnest(%s::int[], %s::bigint[]) AS t(p, o) "
-                "ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+                "ON CONFLICT (consumer, topic, partition) DO UPDATE"
+                " SET next_offset = GREATEST(enrichment_log_positions.next_offset, EXCLUDED.next_offset)",
                 (consumer, topic, list(ends), list(ends.values())),
             )
     return report

@@ -39,12 +39,14 @@ COPY_STAGE = "COPY enrichment_logs_stage (doc) FROM STDIN"
 # Everything but failed_children is the fold's; status keeps PARTIAL for a root with failed
 # children (the same rule as projector.fold.display_status).
 _UPDATED = [c for c in COLUMNS if c not in ("id", "job_id", "failed_children", "status")]
+# failed_children is REFRESH_ROOTS' (a row that became a child keeps none).
 UPSERT_FROM_STAGE = sql.SQL(
     """
 INSERT INTO enrichment_logs AS l ({cols})
 SELECT {rcols} FROM enrichment_logs_stage AS s, jsonb_populate_record(NULL::enrichment_logs, s.doc) AS r
 ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO UPDATE SET
     {updates},
+    failed_children = CASE WHEN EXCLUDED.is_root_job THEN l.failed_children ELSE 0 END,
     status = CASE WHEN EXCLUDED.is_root_job AND l.failed_children > 0 AND EXCLUDED.job_status <> 'FAILED'
                   THEN 'PARTIAL'::enrichment_status ELSE EXCLUDED.job_status END
 """

@@ -101,7 +101,9 @@ class PostgresStore:
         except _TRANSIENT as exc:
             raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(exc)}") from exc
         except psycopg.Error as exc:
-            raise StoreError(f"batch rejected by PostgreSQL: {_first_line(exc)}") from exc
+            state = exc.sqlstate or ""
+            raise StoreError(f"batch rejected by PostgreSQL ({state}): {_first_line(exc)}",
+                             poison=state[:2] in ("22", "23")) from exc
 
     async def _apply(self, conn: psycopg.AsyncConnection[Any], batch: Sequence[Positioned]) -> ApplyResult:
         result = ApplyResult(next_offsets=_next_offsets(batch))
@@ -109,6 +111,8 @@ class PostgresStore:
         by_topic: dict[str, list[int]] = defaultdict(list)
         for topic, partition in result.next_offsets:
             by_topic[topic].append(partition)
+        for partitions in by_topic.values():
+            partitions.sort()  # the same lock order in every process: no deadlock between two projectors
         job_ids = list({m.event.job_id for m in batch if m.event is not None})
         async with conn.pipeline():  # positions and stored states in one round trip
             claims = [(topic, await conn.execute(q.CLAIM_POSITIONS, {
@@ -126,7 +130,10 @@ class PostgresStore:
             new_states = fold_by_job(fresh, states)
             touched = {e.job_id: new_states[e.job_id] for e in fresh}
             await self._write(conn, list(touched.values()))
-            roots = sorted({s.head.identity.root_job_id for s in touched.values()})
+            # Roots to recount: the touched jobs' roots, and the roots they had before (a job whose
+            # parent changed between events must not leave a stale count on its former root).
+            roots = sorted({s.head.identity.root_job_id for s in touched.values()}
+                           | {states[j].head.identity.root_job_id for j in touched if j in states})
             await conn.execute(q.REFRESH_ROOTS, {"roots": roots})
             result.applied, result.rows = len(fresh), len(touched)
         for topic, partitions in by_topic.items():

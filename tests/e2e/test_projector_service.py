@@ -185,3 +185,26 @@ def test_a_new_database_given_an_old_consumer_group_gets_every_event(
         assert report.ok and report.rows_compared == 3, report.summary()
     finally:
         drop_database(postgres_url, restored)
+
+
+def test_a_deployment_error_stops_the_projector_without_dead_lettering(
+    projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str
+) -> None:
+    """The ON CONFLICT index is gone: every batch fails. The projector must exit non-zero (even with
+    no further traffic), must not advance its positions, and must not dead-letter the events."""
+    c, events = album_chain_with_failed_child()
+    _publish(kafka_bootstrap, topic, events[:4])
+    wait_for(lambda: len(_rows(db)) >= 2, what="first rows")
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("DROP INDEX enrichment_logs_projected_job_key")
+        before = conn.execute("SELECT sum(next_offset) FROM enrichment_log_positions").fetchone()
+    _publish(kafka_bootstrap, topic, events[4:])
+    assert projector.proc is not None
+    wait_for(lambda: projector.proc.poll() is not None, timeout=90, what="the projector to stop")  # type: ignore[union-attr]
+    assert projector.proc.returncode != 0
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT sum(next_offset) FROM enrichment_log_positions").fetchone() == before
+    consumer = KafkaConsumer(f"{topic}.dlq", bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=2000, group_id=None)
+    assert list(consumer) == []
+    consumer.close()

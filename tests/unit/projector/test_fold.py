@@ -171,3 +171,15 @@ def test_row_ids_are_uuid5_of_the_job_id() -> None:
 
     for job_id in ("a", "root-1/cover", "x" * 100, "é/ü"):
         assert row_id(job_id) == uuid.uuid5(ROW_ID_NAMESPACE, job_id)
+
+
+def test_events_before_1970_fold_like_any_other() -> None:
+    from datetime import UTC, datetime
+
+    from projector.fold import fold_job
+
+    c = Chain()
+    early = [e.model_copy(update={"occurred_at": datetime(1960, 1, 1, tzinfo=UTC).replace(second=i)})
+             for i, e in enumerate([c.started(c.root_id), c.finished(c.root_id)])]
+    assert fold_job(None, early) == fold(None, early)
+    assert to_row(fold_job(None, early)).last_event_at.year == 1960

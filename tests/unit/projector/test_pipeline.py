@@ -117,7 +117,8 @@ def test_a_store_that_rejects_even_positions_stops_the_projector() -> None:
     dlq = ListDeadLetters()
     with pytest.raises(StoreError, match="permission denied"):
         _run(BatchHandler(store, dlq, sleep=_no_sleep), _messages([dump_event(events[0])]))
-    assert store.calls == 2 and asyncio.run(store.positions("events")) == {}
+    assert store.calls == 1 and asyncio.run(store.positions("events")) == {}
+    assert dlq.sent == []  # not the event's fault: nothing is dead-lettered
 
 
 class PoisonStore(InMemoryStore):
@@ -130,7 +131,7 @@ class PoisonStore(InMemoryStore):
     async def apply(self, batch: Sequence[Positioned]) -> ApplyResult:
         self.transactions += 1
         if any(p.event is not None and p.event.job_id == self.poison_job for p in batch):
-            raise StoreError("value rejected by a constraint")
+            raise StoreError("value rejected by a constraint", poison=True)
         return await super().apply(batch)
 
 
@@ -145,3 +146,13 @@ def test_an_event_the_database_rejects_is_isolated_and_dead_lettered() -> None:
     assert set(store.rows()) == {c.root_id, f"{c.root_id}/enrich"}
     assert result.applied == len(events) - len(poisoned)
     assert asyncio.run(store.positions("events")) == {0: len(events)}
+
+
+def test_a_deployment_error_never_dead_letters_the_stream() -> None:
+    """A missing index or grant rejects every event: the projector stops, it does not blame events."""
+    _, events = album_chain_with_failed_child()
+    store = FlakyStore(10**6, StoreError("no unique or exclusion constraint matching the ON CONFLICT"))
+    dlq = ListDeadLetters()
+    with pytest.raises(StoreError, match="ON CONFLICT"):
+        _run(BatchHandler(store, dlq, sleep=_no_sleep), _messages([dump_event(e) for e in events]))
+    assert dlq.sent == [] and store.calls == 1
