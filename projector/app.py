@@ -97,7 +97,10 @@ def _crash_on_failure(app: faust.App, task: asyncio.Task[None]) -> None:
     if task.cancelled() or task.exception() is None:
         return
     log.error("batch commit failed; stopping without acknowledging it", exc_info=task.exception())
-    asyncio.ensure_future(app.crash(task.exception()))  # type: ignore[arg-type]
+    _CRASHES.add(asyncio.ensure_future(app.crash(task.exception())))  # type: ignore[arg-type]
+
+
+_CRASHES: set[asyncio.Future[None]] = set()  # a reference, so the crash task is not collected early
 
 
 async def _commit_then_ack(app: faust.App, handler: BatchHandler, stream: Any, batch: list[Any],

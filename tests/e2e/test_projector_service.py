@@ -192,7 +192,7 @@ def test_a_deployment_error_stops_the_projector_without_dead_lettering(
 ) -> None:
     """The ON CONFLICT index is gone: every batch fails. The projector must exit non-zero (even with
     no further traffic), must not advance its positions, and must not dead-letter the events."""
-    c, events = album_chain_with_failed_child()
+    _, events = album_chain_with_failed_child()
     _publish(kafka_bootstrap, topic, events[:4])
     wait_for(lambda: len(_rows(db)) >= 2, what="first rows")
     with psycopg.connect(db, autocommit=True) as conn:
