@@ -209,10 +209,20 @@ def main() -> None:
     ap.add_argument("--latency-rate", type=int, default=1000)
     ap.add_argument("--latency-seconds", type=int, default=60)
     ap.add_argument("--topic", help="reuse a pre-filled topic instead of filling a new one")
+    ap.add_argument("--only-latency", action="store_true", help="run the latency phase only")
     args = ap.parse_args()
     bootstrap, server = os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
     logs = ROOT / "bench" / "results"
     logs.mkdir(exist_ok=True)
+    if args.only_latency:
+        url = fresh_database(server)
+        try:
+            lat = run_latency(bootstrap, url, args.latency_rate, args.latency_seconds, logs / "latency.log")
+            print(f"latency at {args.latency_rate} events/s over {args.latency_seconds}s: p50 {lat['p50_ms']:.0f} ms, "
+                  f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms; max RSS {lat['rss_max_mb']:.0f} MB")
+        finally:
+            drop_database(server, url)
+        return
     topic = args.topic or f"bench-proj-{uuid.uuid4().hex[:8]}"
     if not args.topic:
         t = time.monotonic()
