@@ -117,7 +117,7 @@ def _wait_projected(console: Console, database_url: str, bootstrap: str, project
     import psycopg
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     tps = [TopicPartition(DEMO_TOPIC, p) for p in consumer.partitions_for_topic(DEMO_TOPIC) or ()]
     ends = {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
     consumer.close()
