@@ -17,8 +17,8 @@ STATE_VERSION = 3
 MAX_HISTORY = 20  # attempts kept in the row's history (the highest attempt numbers)
 
 # Total order of events of one job: terminal first (a terminal outcome is never overwritten by a
-# non-terminal event), then attempt, then kind rank, then time, then event id (ties are impossible
-# between distinct events).
+# non-terminal event), then attempt, then kind rank, then time, then event id (event ids are unique,
+# so only a re-delivery of the same event ties, and it carries the same content).
 Key = tuple[int, int, int, int, int]  # (terminal, attempt, rank, time in µs, event id as int)
 
 RANK = {"job.started": 0, "job.retrying": 1, "job.finished": 2, "job.failed": 3}
