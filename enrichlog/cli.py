@@ -1,7 +1,7 @@
 """`enrichlog`: the one entry point. Each subcommand does one thing; errors are one line, exit 1.
 
-Subcommands register themselves in COMMANDS; modules are imported lazily so that `enrichlog
---help` stays fast and a missing optional piece never breaks the others.
+Subcommands are listed in COMMANDS (module, register function, help); each module keeps its heavy
+imports (Faust, Kafka clients) inside its handler, so building the parser stays cheap.
 """
 
 from __future__ import annotations
