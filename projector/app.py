@@ -1,8 +1,9 @@
 """The Faust edge: read raw messages in batches, hand them to the pipeline, ack after commit.
 
 What faust-streaming 0.15.3 does, and why the agent is written this way (see the README):
-- `stream.noack_take()` yields lists of Events and never acks; `take()` would ack the whole batch in
-  a `finally`, even when writing it failed. We ack each event only after the store committed.
+- `take()` would ack the whole batch in a `finally`, even when writing it failed. The agent takes
+  unacked batches (`faust_batching.take_batches`, which reads the agent's channel in bulk, a
+  faster `noack_take`) and acks each event only after the store committed.
 - Faust's commit can pass an unacked offset (faust-streaming issue 606), so the agent runs with
   concurrency 1 and acks every message of a committed batch, in order: no gap is ever left.
 - Any exception crashes the agent; `CrashingSupervisor` turns that into a worker exit (status 1)
@@ -17,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +27,7 @@ import faust
 from mode import CrashingSupervisor
 
 from projector.deadletter import RawMessage
+from projector.faust_batching import BatchingApp, take_batches
 from projector.pipeline import BatchHandler, Decoded
 from projector.settings import ProjectorSettings
 
@@ -40,7 +44,7 @@ def create_app(
     settings: ProjectorSettings,
     handler_factory: Callable[[faust.App], BatchHandler],
 ) -> faust.App:
-    app = faust.App(
+    app = BatchingApp(
         settings.consumer_group,
         broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
         store="memory://",
@@ -54,6 +58,8 @@ def create_app(
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_enabled=False,
+        # Faust makes this directory even with the memory store: not in the working directory.
+        datadir=os.path.join(tempfile.gettempdir(), "enrichlog-faust-{conf.name}"),
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         broker_max_poll_records=max(500, settings.batch_max),
     )
@@ -66,7 +72,7 @@ def create_app(
         handler = state.setdefault("handler", handler_factory(app))
         pending: asyncio.Task[None] | None = None
         try:
-            async for batch in stream.noack_take(settings.batch_max, within=settings.batch_window_s):
+            async for batch in take_batches(stream, settings.batch_max, settings.batch_window_s):
                 # Parse this batch while the previous one commits; commits stay strictly in order.
                 decoded = handler.decode([raw_message(ev) for ev in batch])
                 if pending is not None:
@@ -107,7 +113,7 @@ async def _commit_then_ack(app: faust.App, handler: BatchHandler, stream: Any, b
                            decoded: Decoded) -> None:
     result = await handler.commit(decoded)
     for ev in batch:  # only now: the rows and positions of the batch are committed
-        await stream.ack(ev)
+        ev.ack()
     _report_lag(app, handler, result.next_offsets)
 
 
