@@ -29,9 +29,11 @@ SELECT {} FROM enrichment_logs
 
 # The staging table lives as long as the session; ON COMMIT DELETE ROWS empties it per batch.
 # Each staged row is one JSON document (column name -> value): PostgreSQL turns it into a typed
-# row (jsonb_populate_record, in C), which is much cheaper than adapting 36 values per row in Python.
+# row (json_populate_record, in C), which is much cheaper than adapting 36 values per row in Python.
+# `json`, not `jsonb`: COPY then only checks the text, and the one parse is json_populate_record's
+# (bench: about 10 µs less per event than building a jsonb value first).
 CREATE_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS enrichment_logs_stage (doc jsonb NOT NULL) ON COMMIT DELETE ROWS
+CREATE TEMP TABLE IF NOT EXISTS enrichment_logs_stage (doc json NOT NULL) ON COMMIT DELETE ROWS
 """
 
 COPY_STAGE = "COPY enrichment_logs_stage (doc) FROM STDIN"
@@ -43,7 +45,7 @@ _UPDATED = [c for c in COLUMNS if c not in ("id", "job_id", "failed_children", "
 UPSERT_FROM_STAGE = sql.SQL(
     """
 INSERT INTO enrichment_logs AS l ({cols})
-SELECT {rcols} FROM enrichment_logs_stage AS s, jsonb_populate_record(NULL::enrichment_logs, s.doc) AS r
+SELECT {rcols} FROM enrichment_logs_stage AS s, json_populate_record(NULL::enrichment_logs, s.doc) AS r
 ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO UPDATE SET
     {updates},
     failed_children = CASE WHEN EXCLUDED.is_root_job THEN l.failed_children ELSE 0 END,
