@@ -38,7 +38,9 @@ class ProjectorSettings(BaseSettings):
     )
     batch_max: int = Field(2000, ge=1, le=100_000, validation_alias=AliasChoices("ENRICHLOG_BATCH_MAX", "batch_max"))
     batch_window_s: float = Field(
-        0.05, gt=0, le=60, validation_alias=AliasChoices("ENRICHLOG_BATCH_WINDOW_S", "batch_window_s")
+        0.0, ge=0, le=60, validation_alias=AliasChoices("ENRICHLOG_BATCH_WINDOW_S", "batch_window_s"),
+        description="how long a batch waits for more events after its first one; 0: it takes what is "
+        "waiting, and batches still grow under load, while the previous batch commits",
     )
     db_retry_timeout_s: float = Field(
         300.0, ge=0, validation_alias=AliasChoices("ENRICHLOG_DB_RETRY_TIMEOUT_S", "db_retry_timeout_s")

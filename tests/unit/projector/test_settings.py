@@ -32,6 +32,7 @@ def test_defaults_and_secret_is_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
         ({**GOOD, "DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({**GOOD, "ENRICHLOG_TOPIC_PARTITIONS": "0"}, "ENRICHLOG_TOPIC_PARTITIONS"),
         ({**GOOD, "ENRICHLOG_BATCH_MAX": "lots"}, "ENRICHLOG_BATCH_MAX"),
+        ({**GOOD, "ENRICHLOG_BATCH_WINDOW_S": "-0.1"}, "ENRICHLOG_BATCH_WINDOW_S"),
         ({**GOOD, "ENRICHLOG_EVENTS_TOPIC": "bad topic!"}, "ENRICHLOG_EVENTS_TOPIC"),
         ({**GOOD, "ENRICHLOG_LOG_FORMAT": "xml"}, "ENRICHLOG_LOG_FORMAT"),
     ],
