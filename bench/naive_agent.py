@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ def main() -> None:
         broker=f"kafka://{os.environ['KAFKA_BOOTSTRAP_SERVERS']}",
         store="memory://", key_serializer="raw", value_serializer="raw", topic_disable_leader=True,
         consumer_auto_offset_reset="earliest", web_enabled=False,
+        datadir=os.path.join(tempfile.gettempdir(), "enrichlog-faust-{conf.name}"),
     )
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     state: dict[str, Any] = {}
