@@ -15,7 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from projector.fold import display_status, fold_by_job, job_status
-from projector.state import TERMINAL, Attempt, Identity, JobState, from_micros, state_from_json, state_to_json
+from projector.state import (
+    TERMINAL,
+    Attempt,
+    Identity,
+    JobState,
+    from_micros,
+    iso_from_micros,
+    state_from_json,
+    state_to_json,
+)
 from schemas import JobEvent
 from schemas.details import SOURCES_OF_DETAIL
 
@@ -74,66 +83,79 @@ class JobRow:
 COLUMNS: tuple[str, ...] = tuple(JobRow.__dataclass_fields__)
 
 
-def _iso(us: int | None) -> str | None:
-    return None if us is None else from_micros(us).isoformat()
-
-
 def _attempt_json(a: Attempt) -> dict[str, Any]:
-    out: dict[str, Any] = {"attempt": a.number, "startedAt": _iso(a.started_at), "endedAt": _iso(a.ended_at),
+    started, ended, error = a.started_at, a.ended_at, a.error
+    out: dict[str, Any] = {"attempt": a.number,
+                           "startedAt": None if started is None else iso_from_micros(started),
+                           "endedAt": None if ended is None else iso_from_micros(ended),
                            "durationMs": a.duration_ms, "status": a.end_status}
-    if a.error is not None:
-        out["error"] = {"message": a.error.message, "code": a.error.code, "kind": a.error.kind}
+    if error is not None:
+        out["error"] = {"message": error.message, "code": error.code, "kind": error.kind}
     return out
 
 
-def to_row(state: JobState, failed_children: int = 0) -> JobRow:
+_EMPTY: dict[str, Any] = {}
+# SOURCES_OF_DETAIL with the sources as plain strings, as a detail's own `sources` are.
+_SOURCES_OF_PROCESSOR: dict[str, tuple[str, ...]] = {
+    processor: tuple(s.value for s in sources) for processor, sources in SOURCES_OF_DETAIL.items()
+}
+
+
+def row_values(state: JobState, failed_children: int = 0) -> dict[str, Any]:
+    """The row's column values, by column name in COLUMNS order: what `to_row` holds and what the
+    store COPYs as JSON (without building a JobRow, on the hot path)."""
     head, ident = state.head, state.head.identity
     detail = state.detail[1] if state.detail else None
     own = job_status(state)
     is_root = ident.parent_job_id is None
     terminal = head.kind in TERMINAL
     error = state.error[1] if state.error else None
-    detail_get = detail.get if detail else {}.get
-    sources = list(detail_get("sources") or SOURCES_OF_DETAIL.get(str(detail_get("processor")), ()))
+    failed_error = error if own == "FAILED" else None
+    detail_get = detail.get if detail else _EMPTY.get
+    sources = detail_get("sources") or _SOURCES_OF_PROCESSOR.get(detail_get("processor"), ())
     api_calls = head.api_call_count if head.api_call_count is not None else detail_get("apiCallCount")
-    return JobRow(
-        id=row_id(state.job_id),
-        job_id=state.job_id,
-        operation=ident.job_type,
-        entity_type=ident.entity_type,
-        entity_id=ident.entity_id,
-        artist_id=ident.artist_id,
-        album_id=ident.album_id,
-        track_id=ident.track_id,
-        parent_job_id=ident.parent_job_id,
-        is_root_job=is_root,
-        triggered_by=ident.triggered_by,
-        user_id=ident.user_id,
-        status=display_status(own, is_root, failed_children),
-        job_status=own,
-        reason=state.reason[1] if state.reason else None,
-        sources=[str(s) for s in sources],
-        fields_enriched=list(detail_get("fieldsEnriched") or []),
-        data_quality_before=detail_get("dataQualityBefore"),
-        data_quality_after=detail_get("dataQualityAfter"),
-        error_message=error.message if error and own == "FAILED" else None,
-        error_code=error.code if error and own == "FAILED" else None,
-        retry_count=state.retry_count,
-        attempt=state.max_attempt,
-        duration_ms=head.duration_ms if terminal else None,
-        api_call_count=int(api_calls or 0),
-        metadata=detail,
-        last_error=error.message if error else None,
-        last_error_code=error.code if error else None,
-        last_error_kind=error.kind if error else None,
-        attempts=[_attempt_json(a) for a in state.attempts],
-        created_at=from_micros(state.first_seen),
-        started_at=None if state.first_started is None else from_micros(state.first_started),
-        finished_at=from_micros(head.key[3]) if terminal else None,
-        last_event_at=from_micros(state.last_event),
-        failed_children=failed_children if is_root else 0,
-        fold_state=state_to_json(state),
-    )
+    return {
+        "id": row_id(state.job_id),
+        "job_id": state.job_id,
+        "operation": ident.job_type,
+        "entity_type": ident.entity_type,
+        "entity_id": ident.entity_id,
+        "artist_id": ident.artist_id,
+        "album_id": ident.album_id,
+        "track_id": ident.track_id,
+        "parent_job_id": ident.parent_job_id,
+        "is_root_job": is_root,
+        "triggered_by": ident.triggered_by,
+        "user_id": ident.user_id,
+        "status": display_status(own, is_root, failed_children),
+        "job_status": own,
+        "reason": state.reason[1] if state.reason else None,
+        "sources": list(sources),
+        "fields_enriched": list(detail_get("fieldsEnriched") or ()),
+        "data_quality_before": detail_get("dataQualityBefore"),
+        "data_quality_after": detail_get("dataQualityAfter"),
+        "error_message": failed_error.message if failed_error else None,
+        "error_code": failed_error.code if failed_error else None,
+        "retry_count": state.retry_count,
+        "attempt": state.max_attempt,
+        "duration_ms": head.duration_ms if terminal else None,
+        "api_call_count": int(api_calls or 0),
+        "metadata": detail,
+        "last_error": error.message if error else None,
+        "last_error_code": error.code if error else None,
+        "last_error_kind": error.kind if error else None,
+        "attempts": [_attempt_json(a) for a in state.attempts],
+        "created_at": from_micros(state.first_seen),
+        "started_at": None if state.first_started is None else from_micros(state.first_started),
+        "finished_at": from_micros(head.key[3]) if terminal else None,
+        "last_event_at": from_micros(state.last_event),
+        "failed_children": failed_children if is_root else 0,
+        "fold_state": state_to_json(state),
+    }
+
+
+def to_row(state: JobState, failed_children: int = 0) -> JobRow:
+    return JobRow(**row_values(state, failed_children))
 
 
 def failed_children_of(states: Iterable[JobState]) -> Counter[str]:

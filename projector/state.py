@@ -1,4 +1,8 @@
-"""The state of one job's row, as the fold sees it: frozen values, no I/O.
+"""The state of one job's row, as the fold sees it: immutable values, no I/O.
+
+The values are NamedTuples rather than frozen dataclasses: as immutable, and several times cheaper
+to build (a frozen dataclass's __init__ sets each field through object.__setattr__), which counts
+since the fold builds a few of them per job on the projector's hot path.
 
 Every field is a join-semilattice (a max by a total order, a min, or a bounded set of the highest
 attempts), so folding events in any order, with any duplicates, gives the same state. The state is
@@ -9,9 +13,8 @@ Times are integers (microseconds since the epoch, UTC): cheap to compare, exact 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 STATE_VERSION = 3
 MAX_HISTORY = 20  # attempts kept in the row's history (the highest attempt numbers)
@@ -26,6 +29,10 @@ TERMINAL = frozenset({"job.finished", "job.failed"})
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
 def micros(ts: datetime) -> int:
@@ -34,11 +41,18 @@ def micros(ts: datetime) -> int:
 
 
 def from_micros(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
+    # Integer timedelta arithmetic, exact (as is timedelta(microseconds=us), whose keyword argument
+    # goes through a slower, float-aware normalization: rows call this several times).
+    return _EPOCH + _MICROSECOND * us
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+def iso_from_micros(us: int) -> str:
+    """`from_micros(us).isoformat()` ("...+00:00"), without formatting the offset: a naive datetime's
+    isoformat plus the constant suffix, about twice as fast."""
+    return (_NAIVE_EPOCH + _MICROSECOND * us).isoformat() + "+00:00"
+
+
+class Identity(NamedTuple):
     """What the job is and where it hangs; the same on every event of a job."""
 
     job_type: str
@@ -53,8 +67,7 @@ class Identity:
     user_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(NamedTuple):
     """The event that decides the job's status: the greatest by Key."""
 
     key: Key
@@ -65,15 +78,13 @@ class Head:
     identity: Identity
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
+class ErrorInfo(NamedTuple):
     message: str
     code: str | None
     kind: str
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One attempt: when it started, and how it ended (the greatest end event by Key)."""
 
     number: int
@@ -85,8 +96,7 @@ class Attempt:
     error: ErrorInfo | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class JobState:
+class JobState(NamedTuple):
     job_id: str
     head: Head
     first_seen: int

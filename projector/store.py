@@ -21,7 +21,7 @@ from pydantic_core import to_json
 from projector import sql as q
 from projector.errors import StoreError, StoreUnavailable
 from projector.fold import fold_by_job
-from projector.rows import COLUMNS, failed_children_of, state_of_row, to_row
+from projector.rows import COLUMNS, failed_children_of, row_values, state_of_row, to_row
 from projector.state import JobState
 from schemas import JobEvent
 
@@ -145,7 +145,7 @@ class PostgresStore:
     async def _write(self, conn: psycopg.AsyncConnection[Any], states: list[JobState]) -> None:
         async with conn.cursor() as cur:
             async with cur.copy(q.COPY_STAGE) as copy:
-                await copy.write(copy_lines(to_row(s) for s in states))
+                await copy.write(copy_lines(row_values(s) for s in states))
             await cur.execute(q.UPSERT_FROM_STAGE)
 
     async def close(self) -> None:
@@ -154,12 +154,12 @@ class PostgresStore:
             self._conn = None
 
 
-def row_json(row: Any) -> bytes:
-    """A JobRow as one JSON document (column -> value) for the staging table (Rust encoder)."""
-    return to_json({c: getattr(row, c) for c in COLUMNS})
+def row_json(values: dict[str, Any]) -> bytes:
+    """A row's `row_values` as one JSON document (column -> value) for the staging table (Rust encoder)."""
+    return to_json(values)
 
 
-def copy_lines(rows: Iterable[Any]) -> bytes:
+def copy_lines(rows: Iterable[dict[str, Any]]) -> bytes:
     """COPY text format, one JSON document per line: JSON has no raw tab or newline, but its
     backslashes must be doubled for COPY."""
     return b"".join(row_json(r).replace(b"\\", b"\\\\") + b"\n" for r in rows)
