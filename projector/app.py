@@ -74,7 +74,12 @@ def create_app(
         try:
             async for batch in take_batches(stream, settings.batch_max, settings.batch_window_s):
                 # Parse this batch while the previous one commits; commits stay strictly in order.
-                decoded = handler.decode([raw_message(ev) for ev in batch])
+                decoded = await handler.decode_yielding([raw_message(ev) for ev in batch])
+                if pending is not None and not handler.reads_ahead:
+                    await pending  # the previous batch's new states are only known once it commits
+                # Fold it too while the previous batch commits (the store checks, in the write
+                # transaction, that what it read ahead still holds).
+                await handler.prepare(decoded)
                 if pending is not None:
                     await pending  # re-raises the previous batch's failure: nothing after it is acked
                 pending = asyncio.ensure_future(_commit_then_ack(app, handler, stream, batch, decoded))

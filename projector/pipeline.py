@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from projector.deadletter import DeadLetterSink, RawMessage
 from projector.errors import StoreError, StoreUnavailable
@@ -50,6 +51,7 @@ class Decoded:
     positioned: list[Positioned] = field(default_factory=list)
     raw: dict[tuple[str, int, int], RawMessage] = field(default_factory=dict)
     bad: list[tuple[RawMessage, EventDecodeError]] = field(default_factory=list)
+    prepared: Any = None  # the store's fold of the batch made ahead of its transaction, if any
 
 
 class BatchHandler:
@@ -71,10 +73,24 @@ class BatchHandler:
         """Decode, dead-letter the bad messages, commit the rest with all positions."""
         return await self.commit(self.decode(messages))
 
+    async def decode_yielding(self, messages: Sequence[RawMessage], every: int = 250) -> Decoded:
+        """`decode`, yielding to the event loop every `every` messages: the agent decodes while the
+        previous batch commits, and that commit's round trips must not wait for the whole batch."""
+        decoded = Decoded(len(messages), time.perf_counter())
+        for i in range(0, len(messages), every):
+            self._decode_into(decoded, messages[i : i + every])
+            await asyncio.sleep(0)
+        return decoded
+
     def decode(self, messages: Sequence[RawMessage]) -> Decoded:
         """The CPU part (parsing), separate so that the agent can decode the next batch while the
         database commits this one. Nothing is sent or written here."""
         decoded = Decoded(len(messages), time.perf_counter())
+        self._decode_into(decoded, messages)
+        return decoded
+
+    @staticmethod
+    def _decode_into(decoded: Decoded, messages: Sequence[RawMessage]) -> None:
         for message in messages:
             item = decode(message)
             if isinstance(item, Positioned):
@@ -84,12 +100,23 @@ class BatchHandler:
                 bad, error = item
                 decoded.bad.append((bad, error))
                 decoded.positioned.append(Positioned(bad.topic, bad.partition, bad.offset, None))
-        return decoded
+
+    @property
+    def reads_ahead(self) -> bool:
+        """Whether the next batch may be prepared while the previous one commits (see `prepare`)."""
+        return bool(getattr(self.store, "reads_ahead", False))
+
+    async def prepare(self, decoded: Decoded) -> None:
+        """Let the store fold the batch ahead of its transaction, when it can (PostgresStore): the
+        agent does this while the previous batch commits. Nothing is written here."""
+        prepare = getattr(self.store, "prepare", None)
+        if prepare is not None:
+            decoded.prepared = await prepare(decoded.positioned)
 
     async def commit(self, decoded: Decoded) -> ApplyResult:
         for bad, error in decoded.bad:  # dead letters first: they are acknowledged before the commit
             await self._dead_letter(bad, error.kind, error.reason)
-        result = await self._commit(decoded.positioned, decoded.raw)
+        result = await self._commit(decoded.positioned, decoded.raw, decoded.prepared)
         m = self.metrics
         m.events_folded.inc(result.applied)
         m.events_skipped.inc(result.skipped)
@@ -105,12 +132,13 @@ class BatchHandler:
         log.warning("dead-lettered message", extra={"topic": message.topic, "partition": message.partition,
                                                     "offset": message.offset, "reason": reason, "error": error})
 
-    async def _commit(self, batch: Sequence[Positioned], raw: dict[tuple[str, int, int], RawMessage]) -> ApplyResult:
+    async def _commit(self, batch: Sequence[Positioned], raw: dict[tuple[str, int, int], RawMessage],
+                      prepared: Any = None) -> ApplyResult:
         """Apply the batch; when PostgreSQL rejects it, find the event it rejects by halving the batch
         (each half its own transaction, in order, so positions still only move forward), dead-letter
         that event with reason `store-rejected`, and apply the rest. A poison event never blocks the stream."""
         try:
-            return await self._apply(batch)
+            return await self._apply(batch, prepared)
         except StoreUnavailable:
             raise
         except StoreError as exc:
@@ -125,11 +153,13 @@ class BatchHandler:
             mid = len(batch) // 2
             return _combined(await self._commit(batch[:mid], raw), await self._commit(batch[mid:], raw))
 
-    async def _apply(self, batch: Sequence[Positioned]) -> ApplyResult:
+    async def _apply(self, batch: Sequence[Positioned], prepared: Any = None) -> ApplyResult:
         """The store's apply, retried with backoff while the database is unavailable."""
         delay, deadline = self.retry.first_s, time.monotonic() + self.retry.give_up_after_s
         while True:
             try:
+                if prepared is not None:
+                    return await self.store.apply(batch, prepared)  # type: ignore[call-arg]
                 return await self.store.apply(batch)
             except StoreUnavailable as exc:
                 self.metrics.db_errors.labels(kind="unavailable").inc()

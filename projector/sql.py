@@ -22,35 +22,42 @@ UPDATE enrichment_log_positions AS p
  WHERE p.consumer = %(consumer)s AND p.topic = %(topic)s AND p.partition = n.partition
 """
 
+# The stored states of a batch's jobs: STATE_COLUMNS, then the row's version (fold_seq, 0 for none).
 SELECT_STATES = sql.SQL("""
-SELECT {} FROM enrichment_logs
+SELECT {}, coalesce(fold_seq, 0) FROM enrichment_logs
  WHERE fold_state IS NOT NULL AND job_id = ANY(%(job_ids)s::text[])
 """).format(sql.SQL(", ").join(sql.Identifier(c) for c in STATE_COLUMNS))
 
-# The staging table lives as long as the session; ON COMMIT DELETE ROWS empties it per batch.
-# Each staged row is one JSON document (column name -> value): PostgreSQL turns it into a typed
-# row (json_populate_record, in C), which is much cheaper than adapting 36 values per row in Python.
-# `json`, not `jsonb`: COPY then only checks the text, and the one parse is json_populate_record's
-# (bench: about 10 µs less per event than building a jsonb value first).
-CREATE_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS enrichment_logs_stage (doc json NOT NULL) ON COMMIT DELETE ROWS
+# Where partitions stand, without locking (the read-ahead; the write transaction checks them again).
+READ_POSITIONS = """
+SELECT partition, next_offset FROM enrichment_log_positions
+ WHERE consumer = %(consumer)s AND topic = %(topic)s AND partition = ANY(%(partitions)s::int[])
 """
-
-COPY_STAGE = "COPY enrichment_logs_stage (doc) FROM STDIN"
 
 # Everything but failed_children is the fold's; status keeps PARTIAL for a root with failed
 # children (the same rule as projector.fold.display_status).
 _UPDATED = [c for c in COLUMNS if c not in ("id", "job_id", "failed_children", "status")]
 # failed_children is REFRESH_ROOTS' (a row that became a child keeps none).
-UPSERT_FROM_STAGE = sql.SQL(
+# Each staged row carries the version it makes (fold_seq): a row is only updated from the version it
+# was folded from, so a row written meanwhile by someone else is left alone, and the row count
+# (inserted + updated) falls short of the staged rows: the caller then rolls the batch back.
+# The rows arrive as one text parameter, a JSON document (column name -> value) per line (JSON text
+# holds no raw newline): PostgreSQL turns each into a typed row (json_populate_record, in C), much
+# cheaper than adapting 36 values per row in Python, and, unlike COPY, it can be pipelined with the
+# rest of the transaction: one round trip for the positions, the rows and the roots.
+UPSERT_DOCS = sql.SQL(
     """
-INSERT INTO enrichment_logs AS l ({cols})
-SELECT {rcols} FROM enrichment_logs_stage AS s, json_populate_record(NULL::enrichment_logs, s.doc) AS r
+INSERT INTO enrichment_logs AS l ({cols}, fold_seq)
+SELECT {rcols}, r.fold_seq
+  FROM unnest(string_to_array(%(docs)s::text, E'\\n')) AS s(doc),
+       json_populate_record(NULL::enrichment_logs, s.doc::json) AS r
 ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO UPDATE SET
     {updates},
+    fold_seq = EXCLUDED.fold_seq,
     failed_children = CASE WHEN EXCLUDED.is_root_job THEN l.failed_children ELSE 0 END,
     status = CASE WHEN EXCLUDED.is_root_job AND l.failed_children > 0 AND EXCLUDED.job_status <> 'FAILED'
                   THEN 'PARTIAL'::enrichment_status ELSE EXCLUDED.job_status END
+WHERE coalesce(l.fold_seq, 0) = EXCLUDED.fold_seq - 1
 """
 ).format(
     cols=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),

@@ -8,6 +8,7 @@ after a crash changes nothing), folds the rest onto the stored states, writes th
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -63,24 +64,68 @@ def _next_offsets(batch: Sequence[Positioned]) -> dict[tuple[str, int], int]:
 _TRANSIENT = (psycopg.OperationalError, psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
 
+@dataclass
+class Prepared:
+    """A batch folded ahead of its transaction (see `PostgresStore.prepare`)."""
+
+    epoch: int
+    start: dict[tuple[str, int], int]  # where each partition must stand when the batch is written
+    end: dict[tuple[str, int], int]  # where it stands after
+    states: dict[str, tuple[JobState, int]]  # every touched job's new state and row version
+    roots: list[str]
+    data: str  # the rows, one JSON document (column -> value) per line
+    result: ApplyResult
+
+
+class _Stale(Exception):
+    """The database is not where a folded batch assumed: someone else wrote the rows or positions."""
+
+
+_IN_TRANSACTION_ATTEMPTS = 5
+_YIELD_EVERY = 250  # rows encoded between two yields to the event loop
+
+
 class PostgresStore:
-    """The PostgreSQL store. One connection; not safe for concurrent use (one agent, one batch)."""
+    """The PostgreSQL store: one connection for the writes, one for the reads ahead.
+
+    Not safe for concurrent use: one agent, batches applied in order. Two ways to apply a batch:
+    - `prepare` then `apply(batch, prepared)`: the batch is folded while the previous one commits,
+      from the previous batch's new states and from reads of the rest (positions, stored states)
+      made outside any transaction. The write transaction then checks those assumptions: the
+      partitions must stand where the fold assumed (positions locked), and every row is written
+      only from the version it was folded from (`fold_seq`). Any difference rolls the batch back and
+      it is applied the second way.
+    - `apply(batch)`: read the positions (locked) and the stored states, fold, write, all in one
+      transaction.
+    """
 
     def __init__(self, database_url: str, consumer: str) -> None:
         self.database_url = database_url
         self.consumer = consumer
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._reader: psycopg.AsyncConnection[Any] | None = None
+        self._epoch = 0  # bumped whenever a prepared batch may no longer hold
+        self._last: Prepared | None = None  # the last batch prepared in this epoch
+        self.fallbacks = 0  # prepared batches that had to be applied in their transaction
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             try:
                 self._conn = await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=5)
-                await self._conn.execute(q.CREATE_STAGE)
-                await self._conn.commit()
             except _TRANSIENT as exc:
                 self._conn = None
                 raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
         return self._conn
+
+    async def _reading(self) -> psycopg.AsyncConnection[Any]:
+        if self._reader is None or self._reader.closed or self._reader.broken:
+            try:
+                self._reader = await psycopg.AsyncConnection.connect(
+                    self.database_url, connect_timeout=5, autocommit=True)
+            except _TRANSIENT as exc:
+                self._reader = None
+                raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
+        return self._reader
 
     async def positions(self, topic: str) -> dict[int, int]:
         conn = await self._connection()
@@ -91,78 +136,193 @@ class PostgresStore:
             )
             return {p: o for p, o in await cur.fetchall()}
 
-    async def apply(self, batch: Sequence[Positioned]) -> ApplyResult:
+    @property
+    def reads_ahead(self) -> bool:
+        """True when the next batch may be prepared before the previous one has committed: the
+        previous one was prepared too (its new states are known). Otherwise wait for it first."""
+        return self._last is not None
+
+    def invalidate(self) -> None:
+        """Forget what was prepared: the next batch is prepared from the database alone."""
+        self._epoch += 1
+        self._last = None
+
+    async def prepare(self, batch: Sequence[Positioned]) -> Prepared | None:
+        """Fold `batch` on top of the last prepared batch (which may still be committing) and of
+        what the database holds for the rest; None if the reads fail (the batch is then applied
+        in its transaction). Call it only when `reads_ahead`, or once the previous batch committed."""
+        epoch, last = self._epoch, self._last
+        next_offsets = _next_offsets(batch)
+        start: dict[tuple[str, int], int] = {}
+        unknown: dict[str, list[int]] = defaultdict(list)
+        for tp in next_offsets:
+            if last is not None and tp in last.end:
+                start[tp] = last.end[tp]
+            else:
+                unknown[tp[0]].append(tp[1])
+        known = last.states if last is not None else {}
+        job_ids = list({m.event.job_id for m in batch if m.event is not None} - known.keys())
+        try:
+            reader = await self._reading()
+            async with reader.pipeline():
+                reads = [(topic, await reader.execute(q.READ_POSITIONS, {
+                    "consumer": self.consumer, "topic": topic, "partitions": partitions}))
+                    for topic, partitions in unknown.items()]
+                states_cur = await reader.execute(q.SELECT_STATES, {"job_ids": job_ids}) if job_ids else None
+            for topic, cur in reads:
+                start.update({(topic, p): o for p, o in await cur.fetchall()})
+            stored = {row[0]: (state_of_row(row[:-1]), row[-1]) for row in await states_cur.fetchall()} \
+                if states_cur else {}
+        except (psycopg.Error, StoreUnavailable):  # the write transaction will say what is wrong, if anything
+            self.invalidate()
+            return None
+        if epoch != self._epoch:  # the previous batch failed while we read
+            return None
+        for tp in next_offsets:
+            start.setdefault(tp, 0)
+        stored.update({j: known[j] for j in known.keys() & {m.event.job_id for m in batch if m.event is not None}})
+        prepared = await self._fold(batch, start, stored, epoch)
+        self._last = prepared
+        return prepared
+
+    async def _fold(self, batch: Sequence[Positioned], start: dict[tuple[str, int], int],
+                    stored: dict[str, tuple[JobState, int]], epoch: int) -> Prepared:
+        """Fold the batch's new events onto the stored states; the rows as JSON documents. It yields
+        to the event loop between steps, so that the previous batch's commit is not held up."""
+        result = ApplyResult(next_offsets=_next_offsets(batch))
+        fresh: list[JobEvent] = []
+        for m in batch:
+            if m.offset < start[(m.topic, m.partition)]:
+                result.skipped += 1
+            elif m.event is not None:
+                fresh.append(m.event)
+        states: dict[str, tuple[JobState, int]] = {}
+        roots: list[str] = []
+        docs: list[bytes] = []
+        if fresh:
+            before = {j: st for j, (st, _) in stored.items()}
+            new_states = fold_by_job(fresh, before)
+            await asyncio.sleep(0)
+            for e in fresh:
+                if e.job_id not in states:
+                    states[e.job_id] = (new_states[e.job_id], stored.get(e.job_id, (None, 0))[1] + 1)
+            for i, (st, seq) in enumerate(states.values(), 1):
+                docs.append(row_doc(st, seq))
+                if i % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            # Roots to recount: the touched jobs' roots, and the roots they had before (a job whose
+            # parent changed between events must not leave a stale count on its former root).
+            roots = sorted({st.head.identity.root_job_id for st, _ in states.values()}
+                           | {before[j].head.identity.root_job_id for j in states if j in before})
+            result.applied, result.rows = len(fresh), len(states)
+        end = {tp: max(start[tp], nxt) for tp, nxt in result.next_offsets.items()}
+        return Prepared(epoch, start, end, states, roots, b"\n".join(docs).decode(), result)
+
+    async def apply(self, batch: Sequence[Positioned], prepared: Prepared | None = None) -> ApplyResult:
         if not batch:
             return ApplyResult()
         conn = await self._connection()
         try:
-            async with conn.transaction():
-                return await self._apply(conn, batch)
+            if prepared is not None and prepared.epoch == self._epoch:
+                try:
+                    async with conn.transaction():
+                        await self._write_prepared(conn, prepared)
+                    return prepared.result
+                except _Stale:
+                    self.fallbacks += 1
+            self.invalidate()  # from here on, this batch's outcome is only known after its commit
+            for _ in range(_IN_TRANSACTION_ATTEMPTS):
+                try:
+                    async with conn.transaction():
+                        return await self._apply(conn, batch)
+                except _Stale:  # a row changed between our read and our write: read again
+                    continue
+            raise StoreError(f"rows of the batch kept changing under it ({_IN_TRANSACTION_ATTEMPTS} attempts): "
+                             "is another process writing this consumer's rows?")
         except _TRANSIENT as exc:
+            self.invalidate()
             raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(exc)}") from exc
         except psycopg.Error as exc:
+            self.invalidate()
             state = exc.sqlstate or ""
             raise StoreError(f"batch rejected by PostgreSQL ({state}): {_first_line(exc)}",
                              poison=state[:2] in ("22", "23")) from exc
+        except BaseException:
+            self.invalidate()
+            raise
+
+    async def _write_prepared(self, conn: psycopg.AsyncConnection[Any], prepared: Prepared) -> None:
+        """Claim the positions, write the rows and advance the positions in one round trip, then
+        check what the claim and the upsert found: any surprise rolls the transaction back."""
+        async with conn.pipeline():
+            claims = await self._send_claims(conn, prepared.start)
+            upsert = await self._send_rows(conn, prepared)
+            await self._send_advance(conn, prepared.result.next_offsets)
+        stored = {(topic, p): o for topic, cur in claims for p, o in await cur.fetchall()}
+        if any(stored.get(tp, 0) != at for tp, at in prepared.start.items()):
+            raise _Stale
+        if upsert is not None and upsert.rowcount != len(prepared.states):
+            raise _Stale
 
     async def _apply(self, conn: psycopg.AsyncConnection[Any], batch: Sequence[Positioned]) -> ApplyResult:
-        result = ApplyResult(next_offsets=_next_offsets(batch))
-        fresh: list[JobEvent] = []
-        by_topic: dict[str, list[int]] = defaultdict(list)
-        for topic, partition in result.next_offsets:
-            by_topic[topic].append(partition)
-        for partitions in by_topic.values():
-            partitions.sort()  # the same lock order in every process: no deadlock between two projectors
+        """The whole batch in this transaction: positions locked first, then the stored states."""
+        next_offsets = _next_offsets(batch)
         job_ids = list({m.event.job_id for m in batch if m.event is not None})
-        async with conn.pipeline():  # positions and stored states in one round trip
-            claims = [(topic, await conn.execute(q.CLAIM_POSITIONS, {
-                "consumer": self.consumer, "topic": topic, "partitions": partitions}))
-                for topic, partitions in by_topic.items()]
+        async with conn.pipeline():
+            claims = await self._send_claims(conn, next_offsets)
             states_cur = await conn.execute(q.SELECT_STATES, {"job_ids": job_ids}) if job_ids else None
-        stored = {(topic, p): o for topic, cur in claims for p, o in await cur.fetchall()}
-        states = {row[0]: state_of_row(row) for row in await states_cur.fetchall()} if states_cur else {}
-        for m in batch:
-            if m.offset < stored.get((m.topic, m.partition), 0):
-                result.skipped += 1
-            elif m.event is not None:
-                fresh.append(m.event)
-        if fresh:
-            new_states = fold_by_job(fresh, states)
-            touched = {e.job_id: new_states[e.job_id] for e in fresh}
-            await self._write(conn, list(touched.values()))
-            # Roots to recount: the touched jobs' roots, and the roots they had before (a job whose
-            # parent changed between events must not leave a stale count on its former root).
-            roots = sorted({s.head.identity.root_job_id for s in touched.values()}
-                           | {states[j].head.identity.root_job_id for j in touched if j in states})
-            await conn.execute(q.REFRESH_ROOTS, {"roots": roots})
-            result.applied, result.rows = len(fresh), len(touched)
-        for topic, partitions in by_topic.items():
-            offsets = [result.next_offsets[(topic, p)] for p in partitions]
-            await conn.execute(q.ADVANCE_POSITIONS, {"consumer": self.consumer, "topic": topic,
-                                                     "partitions": partitions, "offsets": offsets})
-        return result
+        start = {(topic, p): o for topic, cur in claims for p, o in await cur.fetchall()}
+        stored = {row[0]: (state_of_row(row[:-1]), row[-1]) for row in await states_cur.fetchall()} \
+            if states_cur else {}
+        prepared = await self._fold(batch, start, stored, self._epoch)
+        async with conn.pipeline():
+            upsert = await self._send_rows(conn, prepared)
+            await self._send_advance(conn, prepared.result.next_offsets)
+        if upsert is not None and upsert.rowcount != len(prepared.states):
+            raise _Stale  # a row changed between our read and our write
+        return prepared.result
 
-    async def _write(self, conn: psycopg.AsyncConnection[Any], states: list[JobState]) -> None:
-        async with conn.cursor() as cur:
-            async with cur.copy(q.COPY_STAGE) as copy:
-                await copy.write(copy_lines(row_values(s) for s in states))
-            await cur.execute(q.UPSERT_FROM_STAGE)
+    async def _send_claims(self, conn: psycopg.AsyncConnection[Any],
+                           tps: Iterable[tuple[str, int]]) -> list[tuple[str, psycopg.AsyncCursor[Any]]]:
+        """Lock the partitions' positions (creating missing ones at 0); the cursors say where they stand."""
+        by_topic: dict[str, list[int]] = defaultdict(list)
+        for topic, partition in tps:
+            by_topic[topic].append(partition)
+        claims = []
+        for topic, partitions in by_topic.items():
+            partitions.sort()  # the same lock order in every process: no deadlock between two projectors
+            claims.append((topic, await conn.execute(q.CLAIM_POSITIONS, {
+                "consumer": self.consumer, "topic": topic, "partitions": partitions})))
+        return claims
+
+    async def _send_rows(self, conn: psycopg.AsyncConnection[Any],
+                         prepared: Prepared) -> psycopg.AsyncCursor[Any] | None:
+        if not prepared.states:
+            return None
+        upsert = await conn.execute(q.UPSERT_DOCS, {"docs": prepared.data})
+        await conn.execute(q.REFRESH_ROOTS, {"roots": prepared.roots})
+        return upsert
+
+    async def _send_advance(self, conn: psycopg.AsyncConnection[Any],
+                            next_offsets: dict[tuple[str, int], int]) -> None:
+        by_topic: dict[str, list[int]] = defaultdict(list)
+        for topic, partition in next_offsets:
+            by_topic[topic].append(partition)
+        for topic, partitions in by_topic.items():
+            await conn.execute(q.ADVANCE_POSITIONS, {
+                "consumer": self.consumer, "topic": topic, "partitions": partitions,
+                "offsets": [next_offsets[(topic, p)] for p in partitions]})
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._conn = self._reader = None
 
 
-def row_json(values: dict[str, Any]) -> bytes:
-    """A row's `row_values` as one JSON document (column -> value) for the staging table (Rust encoder)."""
-    return to_json(values)
-
-
-def copy_lines(rows: Iterable[dict[str, Any]]) -> bytes:
-    """COPY text format, one JSON document per line: JSON has no raw tab or newline, but its
-    backslashes must be doubled for COPY."""
-    return b"".join(row_json(r).replace(b"\\", b"\\\\") + b"\n" for r in rows)
+def row_doc(state: JobState, fold_seq: int) -> bytes:
+    """The row of a state, as the JSON document (column -> value) UPSERT_DOCS takes (Rust encoder)."""
+    return to_json({**row_values(state), "fold_seq": fold_seq})
 
 
 def db_values(row: Any) -> list[Any]:
