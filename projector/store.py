@@ -1,9 +1,10 @@
 """Where the fold's results go: one transaction per batch, positions included.
 
-The store owns the transaction. `apply` reads the consumed positions of the batch's partitions
-(locking them), drops events the table already holds (offset below the stored position: a replay
-after a crash changes nothing), folds the rest onto the stored states, writes the rows with COPY
-+ INSERT ... ON CONFLICT, re-derives the roots' PARTIAL status, advances the positions and commits.
+The store owns the transaction. It locks the consumed positions of the batch's partitions, drops
+events the table already holds (offset below the stored position: a replay after a crash changes
+nothing), folds the rest onto the stored states, writes the rows with INSERT ... ON CONFLICT,
+re-derives the roots' PARTIAL status, advances the positions and commits. The fold may be made
+ahead, while the previous batch commits (`prepare`); the transaction then checks what it assumed.
 """
 
 from __future__ import annotations
