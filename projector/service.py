@@ -6,6 +6,7 @@ import contextlib
 import gc
 import json
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -66,6 +67,10 @@ def ensure_topics(settings: ProjectorSettings) -> None:
         admin.close()
 
 
+def _stop_during_startup(signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler:
     return BatchHandler(
         store=PostgresStore(settings.database_url.get_secret_value(), consumer=settings.consumer_group),
@@ -77,6 +82,9 @@ def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler
 
 def run(settings: ProjectorSettings) -> int:
     """Run until SIGTERM/SIGINT (exit 0) or a crash (exit 1, nothing committed past the failure)."""
+    # Until Faust's worker installs its own handlers, a SIGTERM (a deploy, a supervisor) ends the
+    # start-up with status 0 instead of killing the process by the signal: nothing is in flight yet.
+    signal.signal(signal.SIGTERM, _stop_during_startup)
     import faust
 
     from projector.app import create_app

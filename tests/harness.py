@@ -33,6 +33,11 @@ class ProjectorProcess:
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM and wait; the exit status."""
         assert self.proc is not None
+        # The projector handles SIGTERM once its start-up begins; before that (the interpreter still
+        # importing) the signal's default action would kill it: not what is being tested.
+        deadline = time.monotonic() + 60
+        while self.proc.poll() is None and not self.catches_sigterm() and time.monotonic() < deadline:
+            time.sleep(0.05)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -40,6 +45,16 @@ class ProjectorProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
+
+    def catches_sigterm(self) -> bool:
+        """Whether the process has a SIGTERM handler installed (Linux: SigCgt in /proc/<pid>/status)."""
+        assert self.proc is not None
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                caught = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+        except (FileNotFoundError, StopIteration):
+            return False
+        return bool(caught & (1 << (signal.SIGTERM - 1)))
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -208,3 +209,23 @@ def test_a_deployment_error_stops_the_projector_without_dead_lettering(
                              consumer_timeout_ms=2000, group_id=None)
     assert list(consumer) == []
     consumer.close()
+
+
+def test_sigterm_during_start_up_exits_0(projector_env: dict[str, str], tmp_path: Any) -> None:
+    """A deploy can stop the projector while it is still starting (here: stuck connecting to a
+    broker that never answers): status 0, nothing was in flight, not death by the signal."""
+    import socket
+
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    env = {**projector_env, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{silent.getsockname()[1]}"}
+    early = ProjectorProcess(env, tmp_path / "startup.log").start()
+    try:
+        wait_for(early.catches_sigterm, timeout=60, what="the projector's start-up")
+        time.sleep(1.0)  # well into the start-up: waiting for the broker's first answer
+        assert early.running()
+        assert early.stop() == 0
+    finally:
+        early.kill()
+        silent.close()
