@@ -1,17 +1,19 @@
 """The projector's pure-Python CPU cost per event, without Kafka or PostgreSQL.
 
-    .venv/bin/python bench/cpu.py [--chains 2000] [--repeat 5] [--batch 2000]
+    .venv/bin/python bench/cpu.py [--chains 2000] [--repeat 5] [--batch 2000] [--gc-threshold 50000,20,100]
 
-Two figures, in µs per event, on generated workload events (the same config gives the same events):
+Two figures, in µs of the process's CPU time per event, on generated workload events (the same
+config gives the same events):
 - parse: `schemas.parse_event(raw)` of each event's wire bytes, per batch of `--batch` events
   kept in a list (as the pipeline keeps a decoded batch);
 - fold+row+json: per batch of `--batch` consecutive events, `fold_by_job(batch, {})`, `row_values`
   of each touched job, and `row_doc` of those rows: what the store does before its upsert.
 The garbage collector stays on (its cost is part of the cost per event: every tracked object an
 event creates counts), but the benchmark's own inputs are frozen (`gc.freeze()`), as a service's
-startup heap would be, so that collections do not scan them. Each figure is the best of
-`--repeat` runs (the machine is shared: the best run is the least disturbed one); the median is
-printed too.
+startup heap would be, so that collections do not scan them. The collector's thresholds are
+Python's defaults unless `--gc-threshold` sets others (projector/service.py sets 50000,20,100).
+Each figure is the best of `--repeat` runs (the machine is shared: the best run is the least
+disturbed one); the median is printed too.
 """
 
 from __future__ import annotations
@@ -76,13 +78,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--gc-threshold", type=lambda v: tuple(int(x) for x in v.split(",")), default=None,
+                        metavar="G0,G1,G2", help="gc.set_threshold(...) before measuring (default: Python's)")
     args = parser.parse_args()
+    if args.gc_threshold:
+        gc.set_threshold(*args.gc_threshold)
 
     events = list(generate_events(WorkloadConfig(chains=args.chains, seed=args.seed, run_id=f"b{args.seed}")))
     raws = [dump_event(e) for e in events]
     jobs = len({e.job_id for e in events})
     print(f"{len(events)} events, {jobs} jobs, {sum(map(len, raws)) / len(raws):.0f} bytes/event on average, "
-          f"batch {args.batch}, best of {args.repeat}")
+          f"batch {args.batch}, best of {args.repeat}, gc thresholds {gc.get_threshold()}")
     del events  # parsed again below: the same values, as the projector sees them
     gc.collect()
     gc.freeze()

@@ -104,7 +104,7 @@ def from_event(event: JobEvent) -> JobState:
         reason=None if event.reason is None else (key, event.reason),
         detail=None if detail is None else (key, _detail_json(detail)),
         # The last error is the error of the highest attempt: ordered without the terminal flag.
-        error=None if error is None else ((0, *key[1:]), error),  # type: ignore[arg-type]
+        error=None if error is None else ((0, *key[1:]), error),
     )
 
 
@@ -186,7 +186,7 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
             raise ValueError("fold_job needs a state or at least one event")
         return state
     head_event: JobEvent | None = None
-    detail_event: JobEvent | None = None
+    detail_model: WireModel | None = None
     if state is None:
         job_id, head_key, detail_key = events[0].job_id, None, None
         first_seen, last_event, first_started, retry_count, max_attempt = _FAR_FUTURE, -_FAR_FUTURE, None, 0, 0
@@ -233,14 +233,15 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
                 status = e.outcome._value_ if kind == "job.finished" else (  # type: ignore[union-attr]
                     "RETRIED" if kind == "job.retrying" else "FAILED")
                 record[1:] = [key, status, at, e.duration_ms, err]  # type: ignore[union-attr]
-            if e.detail is not None and (detail_key is None or key > detail_key):  # type: ignore[union-attr]
-                detail_key, detail_event = key, e
+            e_detail = e.detail  # type: ignore[union-attr]
+            if e_detail is not None and (detail_key is None or key > detail_key):
+                detail_key, detail_model = key, e_detail
         if e.reason is not None and (reason is None or key > reason[0]):
             reason = (key, e.reason)
     head = _head(head_event, head_key) if head_event is not None else state.head  # type: ignore[union-attr, arg-type]
     detail = None if state is None else state.detail
-    if detail_event is not None and detail_key is not None:
-        detail = (detail_key, _detail_json(detail_event.detail))  # type: ignore[attr-defined]
+    if detail_model is not None and detail_key is not None:
+        detail = (detail_key, _detail_json(detail_model))
     numbers = sorted(attempts)[-MAX_HISTORY:]
     return JobState(
         job_id=job_id,
@@ -263,8 +264,7 @@ _FAR_FUTURE = 2**62
 def _json_dict(model: WireModel, *, by_alias: bool = False, exclude_none: bool = False) -> dict[str, Any]:
     """`model.model_dump(mode="json", ...)` through the model's pydantic-core serializer directly:
     model_dump's Python wrapper costs about half as much again as the serialization itself."""
-    return model.__pydantic_serializer__.to_python(  # type: ignore[no-any-return]
-        model, mode="json", by_alias=by_alias, exclude_none=exclude_none)
+    return model.__pydantic_serializer__.to_python(model, mode="json", by_alias=by_alias, exclude_none=exclude_none)
 
 
 def _detail_json(detail: WireModel) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def row_values(state: JobState, failed_children: int = 0) -> dict[str, Any]:
     error = state.error[1] if state.error else None
     failed_error = error if own == "FAILED" else None
     detail_get = detail.get if detail else _EMPTY.get
-    sources = detail_get("sources") or _SOURCES_OF_PROCESSOR.get(detail_get("processor"), ())
+    sources = detail_get("sources") or _SOURCES_OF_PROCESSOR.get(str(detail_get("processor")), ())
     api_calls = head.api_call_count if head.api_call_count is not None else detail_get("apiCallCount")
     return {
         "id": row_id(state.job_id),
