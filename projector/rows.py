@@ -103,7 +103,7 @@ _SOURCES_OF_PROCESSOR: dict[str, tuple[str, ...]] = {
 
 def row_values(state: JobState, failed_children: int = 0) -> dict[str, Any]:
     """The row's column values, by column name in COLUMNS order: what `to_row` holds and what the
-    store COPYs as JSON (without building a JobRow, on the hot path)."""
+    store sends as JSON (without building a JobRow, on the hot path)."""
     head, ident = state.head, state.head.identity
     detail = state.detail[1] if state.detail else None
     own = job_status(state)

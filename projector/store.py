@@ -62,6 +62,14 @@ def _next_offsets(batch: Sequence[Positioned]) -> dict[tuple[str, int], int]:
     return out
 
 
+def _by_topic(tps: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
+    """(topic, partition) pairs as topic -> sorted partitions."""
+    out: dict[str, list[int]] = defaultdict(list)
+    for topic, partition in tps:
+        out[topic].append(partition)
+    return {topic: sorted(partitions) for topic, partitions in out.items()}
+
+
 _TRANSIENT = (psycopg.OperationalError, psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
 
@@ -154,15 +162,12 @@ class PostgresStore:
         in its transaction). Call it only when `reads_ahead`, or once the previous batch committed."""
         epoch, last = self._epoch, self._last
         next_offsets = _next_offsets(batch)
-        start: dict[tuple[str, int], int] = {}
-        unknown: dict[str, list[int]] = defaultdict(list)
-        for tp in next_offsets:
-            if last is not None and tp in last.end:
-                start[tp] = last.end[tp]
-            else:
-                unknown[tp[0]].append(tp[1])
+        ended = last.end if last is not None else {}
+        start = {tp: ended[tp] for tp in next_offsets if tp in ended}
+        unknown = _by_topic(tp for tp in next_offsets if tp not in ended)
         known = last.states if last is not None else {}
-        job_ids = list({m.event.job_id for m in batch if m.event is not None} - known.keys())
+        touched = {m.event.job_id for m in batch if m.event is not None}
+        job_ids = list(touched - known.keys())
         try:
             reader = await self._reading()
             async with reader.pipeline():
@@ -181,7 +186,7 @@ class PostgresStore:
             return None
         for tp in next_offsets:
             start.setdefault(tp, 0)
-        stored.update({j: known[j] for j in known.keys() & {m.event.job_id for m in batch if m.event is not None}})
+        stored.update({j: known[j] for j in known.keys() & touched})
         prepared = await self._fold(batch, start, stored, epoch)
         self._last = prepared
         return prepared
@@ -285,13 +290,10 @@ class PostgresStore:
 
     async def _send_claims(self, conn: psycopg.AsyncConnection[Any],
                            tps: Iterable[tuple[str, int]]) -> list[tuple[str, psycopg.AsyncCursor[Any]]]:
-        """Lock the partitions' positions (creating missing ones at 0); the cursors say where they stand."""
-        by_topic: dict[str, list[int]] = defaultdict(list)
-        for topic, partition in tps:
-            by_topic[topic].append(partition)
+        """Lock the partitions' positions (creating missing ones at 0); the cursors say where they stand.
+        Partitions are locked in sorted order in every process: no deadlock between two projectors."""
         claims = []
-        for topic, partitions in by_topic.items():
-            partitions.sort()  # the same lock order in every process: no deadlock between two projectors
+        for topic, partitions in _by_topic(tps).items():
             claims.append((topic, await conn.execute(q.CLAIM_POSITIONS, {
                 "consumer": self.consumer, "topic": topic, "partitions": partitions})))
         return claims
@@ -306,10 +308,7 @@ class PostgresStore:
 
     async def _send_advance(self, conn: psycopg.AsyncConnection[Any],
                             next_offsets: dict[tuple[str, int], int]) -> None:
-        by_topic: dict[str, list[int]] = defaultdict(list)
-        for topic, partition in next_offsets:
-            by_topic[topic].append(partition)
-        for topic, partitions in by_topic.items():
+        for topic, partitions in _by_topic(next_offsets).items():
             await conn.execute(q.ADVANCE_POSITIONS, {
                 "consumer": self.consumer, "topic": topic, "partitions": partitions,
                 "offsets": [next_offsets[(topic, p)] for p in partitions]})
@@ -323,7 +322,9 @@ class PostgresStore:
 
 def row_doc(state: JobState, fold_seq: int) -> bytes:
     """The row of a state, as the JSON document (column -> value) UPSERT_DOCS takes (Rust encoder)."""
-    return to_json({**row_values(state), "fold_seq": fold_seq})
+    values = row_values(state)  # a fresh dict: adding the key copies nothing
+    values["fold_seq"] = fold_seq
+    return to_json(values)
 
 
 def db_values(row: Any) -> list[Any]:
