@@ -23,10 +23,11 @@ UPDATE enrichment_log_positions AS p
 """
 
 # The stored states of a batch's jobs: STATE_COLUMNS, then the row's version (fold_seq, 0 for none).
+# (Composed queries are rendered once, here: psycopg would render them again on every execute.)
 SELECT_STATES = sql.SQL("""
 SELECT {}, coalesce(fold_seq, 0) FROM enrichment_logs
  WHERE fold_state IS NOT NULL AND job_id = ANY(%(job_ids)s::text[])
-""").format(sql.SQL(", ").join(sql.Identifier(c) for c in STATE_COLUMNS))
+""").format(sql.SQL(", ").join(sql.Identifier(c) for c in STATE_COLUMNS)).as_string(None)
 
 # Where partitions stand, without locking (the read-ahead; the write transaction checks them again).
 READ_POSITIONS = """
@@ -65,7 +66,7 @@ WHERE coalesce(l.fold_seq, 0) = EXCLUDED.fold_seq - 1
     updates=sql.SQL(",\n    ").join(
         sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in _UPDATED
     ),
-)
+).as_string(None)
 
 # Roots whose children changed: recount permanently failed children and re-derive PARTIAL.
 REFRESH_ROOTS = """
