@@ -113,18 +113,24 @@ def env_for(bootstrap: str, url: str, topic: str, group: str) -> dict[str, str]:
             "ENRICHLOG_TOPIC_PARTITIONS": str(PARTITIONS)}
 
 
-def run_projector(bootstrap: str, url: str, topic: str, total: int, log: Path) -> dict[str, float]:
-    proc = ProjectorProcess(env_for(bootstrap, url, topic, f"bench-{uuid.uuid4().hex[:6]}"), log).start()
-    assert proc.proc is not None
-    sampler = RssSampler(proc.proc.pid)
-    sampler.start()
+def run_projector(bootstrap: str, url: str, topic: str, total: int, log: Path, workers: int = 1) -> dict[str, float]:
+    """`workers` projector processes in one consumer group: the partitions are shared among them."""
+    env = env_for(bootstrap, url, topic, f"bench-{uuid.uuid4().hex[:6]}")
+    procs = [ProjectorProcess(env, log.with_suffix(f".{i}.log") if workers > 1 else log).start()
+             for i in range(workers)]
+    samplers = [RssSampler(p.proc.pid) for p in procs if p.proc is not None]
+    for sampler in samplers:
+        sampler.start()
     wait_for(lambda: committed(url, topic) > 0, timeout=120, what="first batch")
     t0, n0 = time.monotonic(), committed(url, topic)
     wait_for(lambda: committed(url, topic) >= total, timeout=3600, what="all events")
     elapsed, n = time.monotonic() - t0, committed(url, topic) - n0
-    sampler.stop.set()
-    proc.stop()
-    return {"events": n, "seconds": elapsed, "rate": n / elapsed, "rss_max_mb": max(sampler.samples or [0])}
+    for sampler in samplers:
+        sampler.stop.set()
+    for p in procs:
+        p.stop()
+    return {"events": n, "seconds": elapsed, "rate": n / elapsed,
+            "rss_max_mb": max(max(s.samples or [0]) for s in samplers)}
 
 
 def run_naive(bootstrap: str, url: str, topic: str, seconds: float, log: Path) -> dict[str, float]:
@@ -234,6 +240,7 @@ def main() -> None:
     ap.add_argument("--naive-seconds", type=float, default=60)
     ap.add_argument("--latency-rate", type=int, default=1000)
     ap.add_argument("--latency-seconds", type=int, default=60)
+    ap.add_argument("--workers", type=int, default=1, help="projector processes sharing the partitions")
     ap.add_argument("--topic", help="reuse a pre-filled topic instead of filling a new one")
     ap.add_argument("--only-latency", action="store_true", help="run the latency phase only")
     args = ap.parse_args()
@@ -257,8 +264,8 @@ def main() -> None:
 
     url = fresh_database(server)
     try:
-        r = run_projector(bootstrap, url, topic, total, logs / "projector.log")
-        print(f"projector: {r['events']:,.0f} events in {r['seconds']:.1f}s = {r['rate']:,.0f} events/s; "
+        r = run_projector(bootstrap, url, topic, total, logs / "projector.log", args.workers)
+        print(f"projector ({args.workers} process{'es' if args.workers > 1 else ''}): {r['events']:,.0f} events in {r['seconds']:.1f}s = {r['rate']:,.0f} events/s; "
               f"max RSS {r['rss_max_mb']:.0f} MB")
     finally:
         drop_database(server, url)

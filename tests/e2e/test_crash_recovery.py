@@ -113,6 +113,51 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
     assert report.events_read == len(events) and report.rows_compared == len({e.job_id for e in events})
 
 
+def test_three_projectors_in_one_group_with_random_kills_lose_nothing_and_double_nothing(
+    projector_env: dict[str, str], kafka_bootstrap: str, topic: str, db: str, tmp_path: Path
+) -> None:
+    """Scaling out: three processes share the partitions. A random one is SIGKILLed at a random
+    moment, again and again, while the others keep writing: its partitions move to the survivors
+    (whose read-ahead may then be stale) and back when it is restarted."""
+    from projector.service import ensure_topics
+    from projector.settings import ProjectorSettings
+
+    ensure_topics(ProjectorSettings(**{  # type: ignore[arg-type]
+        "kafka_bootstrap_servers": kafka_bootstrap, "database_url": db, "events_topic": topic,
+        "topic_partitions": 3}))
+    env = {**projector_env, "ENRICHLOG_SESSION_TIMEOUT_S": "6"}
+    procs = [ProjectorProcess(env, tmp_path / f"projector-{i}.log").start() for i in range(3)]
+    try:
+        events = _workload(EVENTS, seed=12)
+        streaming = _stream(kafka_bootstrap, topic, events, seconds=max(20.0, KILLS * 4.0))
+        rng = random.Random(43)
+        progress_at_kill: list[int] = []
+        for _ in range(KILLS):
+            for p in procs:
+                if not p.running():
+                    p.start()
+            last = progress_at_kill[-1] if progress_at_kill else 0
+            wait_for(lambda last=last: sum(_positions(db, topic).values()) > last, timeout=120,
+                     what="the group to commit a batch")
+            time.sleep(rng.uniform(0.0, 1.5))
+            rng.choice(procs).kill()
+            progress_at_kill.append(sum(_positions(db, topic).values()))
+        streaming.join(timeout=300)
+        for p in procs:
+            if not p.running():
+                p.start()
+        wait_for(lambda: _caught_up(db, kafka_bootstrap, topic), timeout=300, what="the group to catch up")
+        assert [p.stop() for p in procs] == [0, 0, 0]
+    finally:
+        for p in procs:
+            p.kill()
+    report = check(db, kafka_bootstrap, topic, consumer=f"group-{topic}")
+    print(f"\nthree projectors: {KILLS} SIGKILLs at positions {progress_at_kill}; {report.events_read} events, "
+          f"{report.rows_compared} rows compared: {report.summary()}")
+    assert report.ok, report.summary()
+    assert report.events_read == len(events) and report.rows_compared == len({e.job_id for e in events})
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
