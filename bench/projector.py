@@ -95,15 +95,19 @@ def rss_mb(pid: int) -> float:
 
 
 class RssSampler(threading.Thread):
-    def __init__(self, pid: int) -> None:
+    """Resident memory of processes every 0.5 s: samples hold each one's, totals their sum."""
+
+    def __init__(self, *pids: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.samples, self.stop = pid, [], threading.Event()
+        self.pids, self.stop = pids, threading.Event()
+        self.samples: list[float] = []
+        self.totals: list[float] = []
 
     def run(self) -> None:
         while not self.stop.is_set():
-            value = rss_mb(self.pid)
-            if value:
-                self.samples.append(value)
+            values = [v for v in map(rss_mb, self.pids) if v]
+            self.samples.extend(values)
+            self.totals.append(sum(values))
             time.sleep(0.5)
 
 
@@ -118,19 +122,17 @@ def run_projector(bootstrap: str, url: str, topic: str, total: int, log: Path, w
     env = env_for(bootstrap, url, topic, f"bench-{uuid.uuid4().hex[:6]}")
     procs = [ProjectorProcess(env, log.with_suffix(f".{i}.log") if workers > 1 else log).start()
              for i in range(workers)]
-    samplers = [RssSampler(p.proc.pid) for p in procs if p.proc is not None]
-    for sampler in samplers:
-        sampler.start()
+    sampler = RssSampler(*(p.proc.pid for p in procs if p.proc is not None))
+    sampler.start()
     wait_for(lambda: committed(url, topic) > 0, timeout=120, what="first batch")
     t0, n0 = time.monotonic(), committed(url, topic)
     wait_for(lambda: committed(url, topic) >= total, timeout=3600, what="all events")
     elapsed, n = time.monotonic() - t0, committed(url, topic) - n0
-    for sampler in samplers:
-        sampler.stop.set()
+    sampler.stop.set()
     for p in procs:
         p.stop()
     return {"events": n, "seconds": elapsed, "rate": n / elapsed,
-            "rss_max_mb": max(max(s.samples or [0]) for s in samplers)}
+            "rss_max_mb": max(sampler.samples or [0]), "rss_total_max_mb": max(sampler.totals or [0])}
 
 
 def run_naive(bootstrap: str, url: str, topic: str, seconds: float, log: Path) -> dict[str, float]:
@@ -265,8 +267,9 @@ def main() -> None:
     url = fresh_database(server)
     try:
         r = run_projector(bootstrap, url, topic, total, logs / "projector.log", args.workers)
-        print(f"projector ({args.workers} process{'es' if args.workers > 1 else ''}): {r['events']:,.0f} events in {r['seconds']:.1f}s = {r['rate']:,.0f} events/s; "
-              f"max RSS {r['rss_max_mb']:.0f} MB")
+        procs = f"{args.workers} process{'es' if args.workers > 1 else ''}"
+        print(f"projector ({procs}): {r['events']:,.0f} events in {r['seconds']:.1f}s = {r['rate']:,.0f} events/s; "
+              f"max RSS {r['rss_max_mb']:.0f} MB per process, {r['rss_total_max_mb']:.0f} MB in all")
     finally:
         drop_database(server, url)
     url = fresh_database(server)
