@@ -94,7 +94,7 @@ def create_app(
                 with contextlib.suppress(BaseException):
                     await pending
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust types receivers as sync
     async def _close(app: faust.App, **_: Any) -> None:  # the batch in hand was committed or not at all
         handler = state.get("handler")
         if handler is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from projector.errors import DeadLetterError
 
@@ -54,7 +54,7 @@ class KafkaDeadLetters:
         self.timeout_s = timeout_s
         self._producer = None
 
-    async def _started(self):  # type: ignore[no-untyped-def]
+    async def _started(self) -> Any:
         if self._producer is None:
             from aiokafka import AIOKafkaProducer
 

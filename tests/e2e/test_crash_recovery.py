@@ -85,32 +85,47 @@ def _caught_up(db: str, bootstrap: str, topic: str) -> bool:
     return bool(ends) and all(_positions(db, topic).get(p, 0) >= o for p, o in ends.items())
 
 
+def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, db: str,
+                     events: list[JobEvent], seed: int) -> list[int]:
+    """Stream `events` while, KILLS times, a random one of `procs` is SIGKILLed at a random moment
+    (mid-batch, between batches, mid-commit) once the dead ones are restarted and the group has
+    committed again; then let every process catch up and stop it (exit 0). The positions at each kill."""
+    streaming = _stream(bootstrap, topic, events, seconds=max(20.0, KILLS * 4.0))
+    rng = random.Random(seed)
+    progress_at_kill: list[int] = []
+    for _ in range(KILLS):
+        for p in procs:
+            if not p.running():
+                p.start()
+        last = progress_at_kill[-1] if progress_at_kill else 0
+        wait_for(lambda last=last: sum(_positions(db, topic).values()) > last, timeout=120,
+                 what="the restarted projector to commit a batch")
+        time.sleep(rng.uniform(0.0, 1.5))
+        rng.choice(procs).kill()
+        progress_at_kill.append(sum(_positions(db, topic).values()))
+    streaming.join(timeout=300)
+    for p in procs:
+        if not p.running():
+            p.start()
+    wait_for(lambda: _caught_up(db, bootstrap, topic), timeout=300, what="the projectors to catch up")
+    assert [p.stop() for p in procs] == [0] * len(procs)
+    return progress_at_kill
+
+
+def _assert_table_is_the_fold(db: str, bootstrap: str, topic: str, events: list[JobEvent], what: str) -> None:
+    report = check(db, bootstrap, topic, consumer=f"group-{topic}")
+    print(f"\n{what}; {report.events_read} events, {report.rows_compared} rows compared: {report.summary()}")
+    assert report.ok, report.summary()
+    assert report.events_read == len(events) and report.rows_compared == len({e.job_id for e in events})
+
+
 def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
     projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str
 ) -> None:
     events = _workload(EVENTS, seed=11)
-    streaming = _stream(kafka_bootstrap, topic, events, seconds=max(20.0, KILLS * 4.0))
-    rng = random.Random(42)
-    progress_at_kill: list[int] = []
-    for _ in range(KILLS):
-        if not projector.running():
-            projector.start()
-        last = progress_at_kill[-1] if progress_at_kill else 0
-        # once it is projecting again, a random moment: mid-batch, between batches, mid-commit
-        wait_for(lambda last=last: sum(_positions(db, topic).values()) > last, timeout=120,
-                 what="the restarted projector to commit a batch")
-        time.sleep(rng.uniform(0.0, 1.5))
-        projector.kill()
-        progress_at_kill.append(sum(_positions(db, topic).values()))
-    streaming.join(timeout=300)
-    projector.start()
-    wait_for(lambda: _caught_up(db, kafka_bootstrap, topic), timeout=300, what="the projector to catch up")
-    assert projector.stop() == 0
-    report = check(db, kafka_bootstrap, topic, consumer=f"group-{topic}")
-    print(f"\nkill test: {KILLS} SIGKILLs at positions {progress_at_kill}; {report.events_read} events, "
-          f"{report.rows_compared} rows compared: {report.summary()}")
-    assert report.ok, report.summary()
-    assert report.events_read == len(events) and report.rows_compared == len({e.job_id for e in events})
+    progress = _stream_and_kill([projector], kafka_bootstrap, topic, db, events, seed=42)
+    _assert_table_is_the_fold(db, kafka_bootstrap, topic, events,
+                              f"kill test: {KILLS} SIGKILLs at positions {progress}")
 
 
 def test_three_projectors_in_one_group_with_random_kills_lose_nothing_and_double_nothing(
@@ -126,36 +141,15 @@ def test_three_projectors_in_one_group_with_random_kills_lose_nothing_and_double
         "kafka_bootstrap_servers": kafka_bootstrap, "database_url": db, "events_topic": topic,
         "topic_partitions": 3}))
     env = {**projector_env, "ENRICHLOG_SESSION_TIMEOUT_S": "6"}
-    procs = [ProjectorProcess(env, tmp_path / f"projector-{i}.log").start() for i in range(3)]
+    procs = [ProjectorProcess(env, tmp_path / f"projector-{i}.log") for i in range(3)]
+    events = _workload(EVENTS, seed=12)
     try:
-        events = _workload(EVENTS, seed=12)
-        streaming = _stream(kafka_bootstrap, topic, events, seconds=max(20.0, KILLS * 4.0))
-        rng = random.Random(43)
-        progress_at_kill: list[int] = []
-        for _ in range(KILLS):
-            for p in procs:
-                if not p.running():
-                    p.start()
-            last = progress_at_kill[-1] if progress_at_kill else 0
-            wait_for(lambda last=last: sum(_positions(db, topic).values()) > last, timeout=120,
-                     what="the group to commit a batch")
-            time.sleep(rng.uniform(0.0, 1.5))
-            rng.choice(procs).kill()
-            progress_at_kill.append(sum(_positions(db, topic).values()))
-        streaming.join(timeout=300)
-        for p in procs:
-            if not p.running():
-                p.start()
-        wait_for(lambda: _caught_up(db, kafka_bootstrap, topic), timeout=300, what="the group to catch up")
-        assert [p.stop() for p in procs] == [0, 0, 0]
+        progress = _stream_and_kill(procs, kafka_bootstrap, topic, db, events, seed=43)
     finally:
         for p in procs:
             p.kill()
-    report = check(db, kafka_bootstrap, topic, consumer=f"group-{topic}")
-    print(f"\nthree projectors: {KILLS} SIGKILLs at positions {progress_at_kill}; {report.events_read} events, "
-          f"{report.rows_compared} rows compared: {report.summary()}")
-    assert report.ok, report.summary()
-    assert report.events_read == len(events) and report.rows_compared == len({e.job_id for e in events})
+    _assert_table_is_the_fold(db, kafka_bootstrap, topic, events,
+                              f"three projectors: {KILLS} SIGKILLs of random members at positions {progress}")
 
 
 def _free_port() -> int:
