@@ -169,7 +169,9 @@ def run_latency(bootstrap: str, url: str, rate: int, seconds: int, log: Path) ->
     """
     topic = f"bench-lat-{uuid.uuid4().hex[:8]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1,
+                                  # the broker stamps each record with when it appended it
+                                  topic_configs={"message.timestamp.type": "LogAppendTime"})])
     admin.close()
     proc = ProjectorProcess(env_for(bootstrap, url, topic, f"lat-{uuid.uuid4().hex[:6]}"), log).start()
     assert proc.proc is not None
@@ -219,20 +221,34 @@ def run_latency(bootstrap: str, url: str, rate: int, seconds: int, log: Path) ->
     poller.join()
     sampler.stop.set()
     proc.stop()
-    latencies = []
-    for sent, future in sends:
+    latencies, from_log, to_log = [], [], []
+    for due, future in sends:
         meta = future.get(timeout=10)
         marks = seen[meta.partition]
         at = marks[bisect.bisect_right(marks, (meta.offset, float("inf")))][1]  # first mark past it
-        latencies.append((at - sent) * 1000)
-    q = statistics.quantiles(latencies, n=1000)
-    return {"samples": len(latencies), "p50_ms": q[499], "p99_ms": q[989], "p999_ms": q[998],
-            "max_ms": max(latencies), "rss_max_mb": max(sampler.samples or [0])}
+        appended = meta.timestamp / 1000  # LogAppendTime: the broker's clock, this machine's
+        latencies.append((at - due) * 1000)
+        from_log.append((at - appended) * 1000)
+        to_log.append((appended - due) * 1000)
+
+    def quantiles(values: list[float]) -> dict[str, float]:
+        q = statistics.quantiles(values, n=1000)
+        return {"p50_ms": q[499], "p99_ms": q[989], "p999_ms": q[998], "max_ms": max(values)}
+
+    return {"samples": len(latencies), **quantiles(latencies),
+            **{f"log_{k}": v for k, v in quantiles(from_log).items()},
+            **{f"producer_{k}": v for k, v in quantiles(to_log).items()},
+            "rss_max_mb": max(sampler.samples or [0])}
 
 
 def print_latency(rate: int, seconds: int, lat: dict[str, float]) -> None:
-    print(f"latency at {rate} events/s over {seconds}s ({lat['samples']:,.0f} events): p50 {lat['p50_ms']:.0f} ms, "
-          f"p99 {lat['p99_ms']:.0f} ms, p99.9 {lat['p999_ms']:.0f} ms, max {lat['max_ms']:.0f} ms; "
+    def figures(prefix: str = "") -> str:
+        return (f"p50 {lat[prefix + 'p50_ms']:.0f} ms, p99 {lat[prefix + 'p99_ms']:.0f} ms, "
+                f"p99.9 {lat[prefix + 'p999_ms']:.0f} ms, max {lat[prefix + 'max_ms']:.0f} ms")
+
+    print(f"latency at {rate} events/s over {seconds}s ({lat['samples']:,.0f} events), due to visible: {figures()}")
+    print(f"  due to appended to the log (the bench's producer, the broker): {figures('producer_')}")
+    print(f"  appended to the log to row visible (consumer, projector, PostgreSQL): {figures('log_')}; "
           f"max RSS {lat['rss_max_mb']:.0f} MB")
 
 
