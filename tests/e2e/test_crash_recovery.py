@@ -90,16 +90,22 @@ def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, 
     """Stream `events` while, KILLS times, a random one of `procs` is SIGKILLed at a random moment
     (mid-batch, between batches, mid-commit) once the dead ones are restarted and the group has
     committed again; then let every process catch up and stop it (exit 0). The positions at each kill."""
-    streaming = _stream(bootstrap, topic, events, seconds=max(20.0, KILLS * 4.0))
+    # A restart takes a few seconds (the group waits for the dead member): the stream lasts long
+    # enough for most kills to land mid-stream.
+    streaming = _stream(bootstrap, topic, events, seconds=max(20.0, KILLS * 8.0))
     rng = random.Random(seed)
     progress_at_kill: list[int] = []
+
+    def progressed(last: int) -> bool:  # or nothing is left to commit: the stream ended, all folded
+        return sum(_positions(db, topic).values()) > last or (
+            not streaming.is_alive() and _caught_up(db, bootstrap, topic))
+
     for _ in range(KILLS):
         for p in procs:
             if not p.running():
                 p.start()
         last = progress_at_kill[-1] if progress_at_kill else 0
-        wait_for(lambda last=last: sum(_positions(db, topic).values()) > last, timeout=120,
-                 what="the restarted projector to commit a batch")
+        wait_for(lambda last=last: progressed(last), timeout=120, what="the restarted projector to commit a batch")
         time.sleep(rng.uniform(0.0, 1.5))
         rng.choice(procs).kill()
         progress_at_kill.append(sum(_positions(db, topic).values()))
