@@ -119,22 +119,21 @@ class PostgresStore:
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            try:
-                self._conn = await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=5)
-            except _TRANSIENT as exc:
-                self._conn = None
-                raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
+            self._conn = None
+            self._conn = await self._connect(autocommit=False)
         return self._conn
 
     async def _reading(self) -> psycopg.AsyncConnection[Any]:
         if self._reader is None or self._reader.closed or self._reader.broken:
-            try:
-                self._reader = await psycopg.AsyncConnection.connect(
-                    self.database_url, connect_timeout=5, autocommit=True)
-            except _TRANSIENT as exc:
-                self._reader = None
-                raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
+            self._reader = None
+            self._reader = await self._connect(autocommit=True)
         return self._reader
+
+    async def _connect(self, *, autocommit: bool) -> psycopg.AsyncConnection[Any]:
+        try:
+            return await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=5, autocommit=autocommit)
+        except _TRANSIENT as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
 
     async def positions(self, topic: str) -> dict[int, int]:
         conn = await self._connection()
@@ -187,15 +186,16 @@ class PostgresStore:
         for tp in next_offsets:
             start.setdefault(tp, 0)
         stored.update({j: known[j] for j in known.keys() & touched})
-        prepared = await self._fold(batch, start, stored, epoch)
+        prepared = await self._fold(batch, next_offsets, start, stored, epoch)
         self._last = prepared
         return prepared
 
-    async def _fold(self, batch: Sequence[Positioned], start: dict[tuple[str, int], int],
-                    stored: dict[str, tuple[JobState, int]], epoch: int) -> Prepared:
+    async def _fold(self, batch: Sequence[Positioned], next_offsets: dict[tuple[str, int], int],
+                    start: dict[tuple[str, int], int], stored: dict[str, tuple[JobState, int]],
+                    epoch: int) -> Prepared:
         """Fold the batch's new events onto the stored states; the rows as JSON documents. It yields
         to the event loop between steps, so that the previous batch's commit is not held up."""
-        result = ApplyResult(next_offsets=_next_offsets(batch))
+        result = ApplyResult(next_offsets=next_offsets)
         fresh: list[JobEvent] = []
         for m in batch:
             if m.offset < start[(m.topic, m.partition)]:
@@ -280,7 +280,7 @@ class PostgresStore:
         start = {(topic, p): o for topic, cur in claims for p, o in await cur.fetchall()}
         stored = {row[0]: (state_of_row(row[:-1]), row[-1]) for row in await states_cur.fetchall()} \
             if states_cur else {}
-        prepared = await self._fold(batch, start, stored, self._epoch)
+        prepared = await self._fold(batch, next_offsets, start, stored, self._epoch)
         async with conn.pipeline():
             upsert = await self._send_rows(conn, prepared)
             await self._send_advance(conn, prepared.result.next_offsets)

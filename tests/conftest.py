@@ -138,8 +138,8 @@ def projector_env(kafka_bootstrap: str, db: str, topic: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def projector(projector_env: dict[str, str], tmp_path: Any) -> Iterator[ProjectorProcess]:
-    """A started projector; stopped (or killed) at teardown. Its log is shown when a test fails."""
+def projector_topics(projector_env: dict[str, str]) -> None:
+    """The test's events and dead-letter topics, created as the projector would (3 partitions)."""
     from projector.service import ensure_topics
     from projector.settings import ProjectorSettings
 
@@ -149,6 +149,11 @@ def projector(projector_env: dict[str, str], tmp_path: Any) -> Iterator[Projecto
         "events_topic": projector_env["ENRICHLOG_EVENTS_TOPIC"],
         "topic_partitions": 3,
     }))
+
+
+@pytest.fixture
+def projector(projector_env: dict[str, str], projector_topics: None, tmp_path: Any) -> Iterator[ProjectorProcess]:
+    """A started projector; stopped (or killed) at teardown. Its log is shown when a test fails."""
     proc = ProjectorProcess(projector_env, tmp_path / "projector.log").start()
     yield proc
     proc.kill()

@@ -134,18 +134,13 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
                               f"kill test: {KILLS} SIGKILLs at positions {progress}")
 
 
+@pytest.mark.usefixtures("projector_topics")
 def test_three_projectors_in_one_group_with_random_kills_lose_nothing_and_double_nothing(
     projector_env: dict[str, str], kafka_bootstrap: str, topic: str, db: str, tmp_path: Path
 ) -> None:
     """Scaling out: three processes share the partitions. A random one is SIGKILLed at a random
     moment, again and again, while the others keep writing: its partitions move to the survivors
     (whose read-ahead may then be stale) and back when it is restarted."""
-    from projector.service import ensure_topics
-    from projector.settings import ProjectorSettings
-
-    ensure_topics(ProjectorSettings(**{  # type: ignore[arg-type]
-        "kafka_bootstrap_servers": kafka_bootstrap, "database_url": db, "events_topic": topic,
-        "topic_partitions": 3}))
     env = {**projector_env, "ENRICHLOG_SESSION_TIMEOUT_S": "6"}
     procs = [ProjectorProcess(env, tmp_path / f"projector-{i}.log") for i in range(3)]
     events = _workload(EVENTS, seed=12)
