@@ -26,15 +26,18 @@ sys.path.insert(0, str(ROOT))
 def worker(path: str, topic_name: str, total: int) -> None:
     import faust
 
-    from projector.faust_batching import BatchingApp, take_batches
+    from projector.faust_batching import BatchingApp, ack_fetched, take_batches
 
     app_cls = BatchingApp if path == "batching" else faust.App
     app = app_cls(
         f"faust-path-{uuid.uuid4().hex[:8]}", broker=f"kafka://{os.environ['KAFKA_BOOTSTRAP_SERVERS']}",
         store="memory://", key_serializer="raw", value_serializer="raw", topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest", web_enabled=False, stream_buffer_maxsize=4096,
+        consumer_auto_offset_reset="earliest", web_enabled=False,
+        stream_buffer_maxsize=16 if path == "batching" else 4096,
         broker_max_poll_records=2000, datadir=os.path.join(tempfile.gettempdir(), "enrichlog-faust-{conf.name}"),
     )
+    if path == "batching":
+        app.bulk_topics = frozenset({topic_name})
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     seen = {"n": 0, "t0": 0.0}
 
@@ -51,9 +54,9 @@ def worker(path: str, topic_name: str, total: int) -> None:
     async def consume(stream: Any) -> None:
         if path == "batching":
             async for batch in take_batches(stream, 2000, 0.05):
-                for event in batch:
-                    event.ack()
-                count(batch)
+                for fetched in batch.fetched:
+                    ack_fetched(app.consumer, fetched)
+                count(batch.records)
         else:
             async for batch in stream.noack_take(2000, within=0.05):
                 for event in batch:

@@ -111,6 +111,47 @@ class RssSampler(threading.Thread):
             time.sleep(0.5)
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def pids_named(name: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+class CpuSplit:
+    """CPU seconds spent by the projector processes, PostgreSQL's processes and the Kafka broker
+    between `start()` and `stop()`: where the machine's two cores went. PostgreSQL's backends are
+    counted at stop (a backend that ended in between is missed, the projector's connections live
+    through the run)."""
+
+    def __init__(self, projector_pids: list[int]) -> None:
+        self.groups = {"projector": lambda: projector_pids,
+                       "postgres": lambda: pids_named("^postgres"),
+                       "kafka": lambda: pids_named("kafka.Kafka")}
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {g: {p: cpu_seconds(p) for p in pids()} for g, pids in self.groups.items()}
+
+    def start(self) -> None:
+        self.t0, self.before = time.monotonic(), self._sample()
+
+    def stop(self) -> dict[str, float]:
+        after, wall = self._sample(), time.monotonic() - self.t0
+        used = {g: sum(v - self.before[g].get(p, 0.0) for p, v in after[g].items()) for g in after}
+        return {**{g: c / wall for g, c in used.items()}, "wall": wall}
+
+
 def env_for(bootstrap: str, url: str, topic: str, group: str) -> dict[str, str]:
     return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": url, "ENRICHLOG_EVENTS_TOPIC": topic,
             "ENRICHLOG_CONSUMER_GROUP": group, "ENRICHLOG_METRICS_PORT": "0", "ENRICHLOG_LOG_LEVEL": "WARNING",
@@ -125,14 +166,22 @@ def run_projector(bootstrap: str, url: str, topic: str, total: int, log: Path, w
     sampler = RssSampler(*(p.proc.pid for p in procs if p.proc is not None))
     sampler.start()
     wait_for(lambda: committed(url, topic) > 0, timeout=120, what="first batch")
+    split = CpuSplit([p.proc.pid for p in procs if p.proc is not None])
     t0, n0 = time.monotonic(), committed(url, topic)
+    split.start()
     wait_for(lambda: committed(url, topic) >= total, timeout=3600, what="all events")
     elapsed, n = time.monotonic() - t0, committed(url, topic) - n0
+    cores = split.stop()
     sampler.stop.set()
     for p in procs:
         p.stop()
-    return {"events": n, "seconds": elapsed, "rate": n / elapsed,
-            "rss_max_mb": max(sampler.samples or [0]), "rss_total_max_mb": max(sampler.totals or [0])}
+    with psycopg.connect(url, autocommit=True) as conn:  # the projector's backends flushed their stats at exit
+        time.sleep(1)
+        writes = conn.execute("SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd, n_live_tup FROM pg_stat_user_tables "
+                              "WHERE relname = 'enrichment_logs'").fetchone()
+    return {"events": n, "writes": writes, "seconds": elapsed, "rate": n / elapsed,
+            "rss_max_mb": max(sampler.samples or [0]), "rss_total_max_mb": max(sampler.totals or [0]),
+            **{f"cores_{g}": c for g, c in cores.items() if g != "wall"}}
 
 
 def run_naive(bootstrap: str, url: str, topic: str, seconds: float, log: Path) -> dict[str, float]:
@@ -261,6 +310,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="projector processes sharing the partitions")
     ap.add_argument("--topic", help="reuse a pre-filled topic instead of filling a new one")
     ap.add_argument("--only-latency", action="store_true", help="run the latency phase only")
+    ap.add_argument("--only-throughput", action="store_true", help="run the projector's throughput phase only")
     args = ap.parse_args()
     bootstrap, server = os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
     logs = ROOT / "bench" / "results"
@@ -286,8 +336,16 @@ def main() -> None:
         procs = f"{args.workers} process{'es' if args.workers > 1 else ''}"
         print(f"projector ({procs}): {r['events']:,.0f} events in {r['seconds']:.1f}s = {r['rate']:,.0f} events/s; "
               f"max RSS {r['rss_max_mb']:.0f} MB per process, {r['rss_total_max_mb']:.0f} MB in all")
+        ins, upd, hot, live = r["writes"]
+        print(f"  rows: {live:,} live; {ins:,} inserted, {upd:,} updated ({hot:,} HOT): "
+              f"{(ins + upd) / total:.2f} row writes per event")
+        print("  cores used: " + ", ".join(f"{g} {r['cores_' + g]:.2f}" for g in ("projector", "postgres", "kafka"))
+              + " (µs of CPU per event: " + ", ".join(
+                  f"{g} {r['cores_' + g] * 1e6 / r['rate']:.0f}" for g in ("projector", "postgres", "kafka")) + ")")
     finally:
         drop_database(server, url)
+    if args.only_throughput:
+        return
     url = fresh_database(server)
     try:
         n = run_naive(bootstrap, url, topic, args.naive_seconds, logs / "naive.log")

@@ -2,15 +2,15 @@
 
 What faust-streaming 0.15.3 does, and why the agent is written this way (see the README):
 - `take()` would ack the whole batch in a `finally`, even when writing it failed. The agent takes
-  unacked batches (`faust_batching.take_batches`, which reads the agent's channel in bulk, a
-  faster `noack_take`) and acks each event only after the store committed.
+  unacked batches (`faust_batching.take_batches`: the events topic is delivered in bulk, one item
+  per fetched partition, a much faster `noack_take`) and acks them only after the store committed.
 - Faust's commit can pass an unacked offset (faust-streaming issue 606), so the agent runs with
-  concurrency 1 and acks every message of a committed batch, in order: no gap is ever left.
+  concurrency 1 and acks every record of a committed batch, in order: no gap is ever left.
 - Any exception crashes the agent; `CrashingSupervisor` turns that into a worker exit (status 1)
   instead of restarting the actor on the same stream past the failed batch. The unacked batch is
   re-read after the restart, and the positions stored with the rows make the replay harmless.
-- Values are consumed as raw bytes (`value_serializer="raw"`): Faust would otherwise decode them
-  itself and ack undecodable ones before we could dead-letter them.
+- Values stay raw bytes (the bulk delivery hands over aiokafka's records, which Faust never decodes):
+  Faust would otherwise decode them itself and ack undecodable ones before we could dead-letter them.
 """
 
 from __future__ import annotations
@@ -26,18 +26,11 @@ from typing import Any
 import faust
 from mode import CrashingSupervisor
 
-from projector.deadletter import RawMessage
-from projector.faust_batching import BatchingApp, take_batches
+from projector.faust_batching import BatchingApp, Taken, ack_fetched, take_batches
 from projector.pipeline import BatchHandler, Decoded
 from projector.settings import ProjectorSettings
 
 log = logging.getLogger("projector.app")
-
-
-def raw_message(event: Any) -> RawMessage:
-    m = event.message
-    headers = tuple((k, v if isinstance(v, bytes) else bytes(v or b"")) for k, v in (m.headers or ()))
-    return RawMessage(m.topic, m.partition, m.offset, m.key, m.value, headers, m.timestamp and int(m.timestamp * 1000))
 
 
 def create_app(
@@ -60,9 +53,12 @@ def create_app(
         web_enabled=False,
         # Faust makes this directory even with the memory store: not in the working directory.
         datadir=os.path.join(tempfile.gettempdir(), "enrichlog-faust-{conf.name}"),
-        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        # The channel holds fetched items (one partition's records of one fetch, up to
+        # broker_max_poll_records), not single events: 16 of them bound what waits in memory.
+        stream_buffer_maxsize=16,
         broker_max_poll_records=max(500, settings.batch_max),
     )
+    app.bulk_topics = frozenset({settings.events_topic})
     topic = app.topic(settings.events_topic, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
     state: dict[str, BatchHandler] = {}
@@ -74,7 +70,7 @@ def create_app(
         try:
             async for batch in take_batches(stream, settings.batch_max, settings.batch_window_s):
                 # Parse this batch while the previous one commits; commits stay strictly in order.
-                decoded = await handler.decode_yielding([raw_message(ev) for ev in batch])
+                decoded = await handler.decode_yielding(batch.records)
                 if pending is not None and not handler.reads_ahead:
                     await pending  # the previous batch's new states are only known once it commits
                 # Fold it too while the previous batch commits (the store checks, in the write
@@ -82,7 +78,7 @@ def create_app(
                 await handler.prepare(decoded)
                 if pending is not None:
                     await pending  # re-raises the previous batch's failure: nothing after it is acked
-                pending = asyncio.ensure_future(_commit_then_ack(app, handler, stream, batch, decoded))
+                pending = asyncio.ensure_future(_commit_then_ack(app, handler, batch, decoded))
                 # If the stream goes quiet, no next batch awaits this one: crash from here instead,
                 # so a failed commit never leaves a healthy-looking, stalled projector.
                 pending.add_done_callback(lambda task: _crash_on_failure(app, task))
@@ -114,11 +110,10 @@ def _crash_on_failure(app: faust.App, task: asyncio.Task[None]) -> None:
 _CRASHES: set[asyncio.Future[None]] = set()  # a reference, so the crash task is not collected early
 
 
-async def _commit_then_ack(app: faust.App, handler: BatchHandler, stream: Any, batch: list[Any],
-                           decoded: Decoded) -> None:
+async def _commit_then_ack(app: faust.App, handler: BatchHandler, batch: Taken, decoded: Decoded) -> None:
     result = await handler.commit(decoded)
-    for ev in batch:  # only now: the rows and positions of the batch are committed
-        ev.ack()
+    for fetched in batch.fetched:  # only now: the rows and positions of the batch are committed
+        ack_fetched(app.consumer, fetched)
     _report_lag(app, handler, result.next_offsets)
 
 

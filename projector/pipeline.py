@@ -48,8 +48,8 @@ class Decoded:
 
     size: int
     started: float
+    messages: Sequence[Any] = ()  # as given to decode: the raw form of any of them is `raw_of(message)`
     positioned: list[Positioned] = field(default_factory=list)
-    raw: dict[tuple[str, int, int], RawMessage] = field(default_factory=dict)
     bad: list[tuple[RawMessage, EventDecodeError]] = field(default_factory=list)
     prepared: Any = None  # the store's fold of the batch made ahead of its transaction, if any
 
@@ -62,44 +62,47 @@ class BatchHandler:
         metrics: Metrics | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], object] = asyncio.sleep,
+        raw_of: Callable[[Any], RawMessage] = lambda message: message,
     ) -> None:
+        """`raw_of` turns a message as given to `decode` (a RawMessage by default; the Faust agent
+        gives aiokafka's records) into the RawMessage that is dead-lettered: only bad ones are turned."""
         self.store = store
+        self.raw_of = raw_of
         self.dead_letters = dead_letters
         self.metrics = metrics or Metrics()
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
 
-    async def handle(self, messages: Sequence[RawMessage]) -> ApplyResult:
+    async def handle(self, messages: Sequence[Any]) -> ApplyResult:
         """Decode, dead-letter the bad messages, commit the rest with all positions."""
         return await self.commit(self.decode(messages))
 
-    async def decode_yielding(self, messages: Sequence[RawMessage], every: int = 250) -> Decoded:
+    async def decode_yielding(self, messages: Sequence[Any], every: int = 250) -> Decoded:
         """`decode`, yielding to the event loop every `every` messages: the agent decodes while the
         previous batch commits, and that commit's round trips must not wait for the whole batch."""
-        decoded = Decoded(len(messages), time.perf_counter())
+        decoded = Decoded(len(messages), time.perf_counter(), messages)
         for i in range(0, len(messages), every):
             self._decode_into(decoded, messages[i : i + every])
             await asyncio.sleep(0)
         return decoded
 
-    def decode(self, messages: Sequence[RawMessage]) -> Decoded:
+    def decode(self, messages: Sequence[Any]) -> Decoded:
         """The CPU part (parsing), separate so that the agent can decode the next batch while the
         database commits this one. Nothing is sent or written here."""
-        decoded = Decoded(len(messages), time.perf_counter())
+        decoded = Decoded(len(messages), time.perf_counter(), messages)
         self._decode_into(decoded, messages)
         return decoded
 
-    @staticmethod
-    def _decode_into(decoded: Decoded, messages: Sequence[RawMessage]) -> None:
+    def _decode_into(self, decoded: Decoded, messages: Sequence[Any]) -> None:
+        append = decoded.positioned.append
         for message in messages:
             item = decode(message)
             if isinstance(item, Positioned):
-                decoded.positioned.append(item)
-                decoded.raw[(message.topic, message.partition, message.offset)] = message
+                append(item)
             else:
                 bad, error = item
-                decoded.bad.append((bad, error))
-                decoded.positioned.append(Positioned(bad.topic, bad.partition, bad.offset, None))
+                decoded.bad.append((self.raw_of(bad), error))
+                append(Positioned(bad.topic, bad.partition, bad.offset, None))
 
     @property
     def reads_ahead(self) -> bool:
@@ -116,7 +119,7 @@ class BatchHandler:
     async def commit(self, decoded: Decoded) -> ApplyResult:
         for bad, error in decoded.bad:  # dead letters first: they are acknowledged before the commit
             await self._dead_letter(bad, error.kind, error.reason)
-        result = await self._commit(decoded.positioned, decoded.raw, decoded.prepared)
+        result = await self._commit(decoded.positioned, decoded.messages, decoded.prepared)
         m = self.metrics
         m.events_folded.inc(result.applied)
         m.events_skipped.inc(result.skipped)
@@ -132,7 +135,7 @@ class BatchHandler:
         log.warning("dead-lettered message", extra={"topic": message.topic, "partition": message.partition,
                                                     "offset": message.offset, "reason": reason, "error": error})
 
-    async def _commit(self, batch: Sequence[Positioned], raw: dict[tuple[str, int, int], RawMessage],
+    async def _commit(self, batch: Sequence[Positioned], messages: Sequence[Any],
                       prepared: Any = None) -> ApplyResult:
         """Apply the batch; when PostgreSQL rejects it, find the event it rejects by halving the batch
         (each half its own transaction, in order, so positions still only move forward), dead-letter
@@ -147,11 +150,12 @@ class BatchHandler:
                 raise
             if len(events) == 1:
                 poison = events[0]
-                message = raw[(poison.topic, poison.partition, poison.offset)]
-                await self._dead_letter(message, "store-rejected", str(exc))
+                message = next(m for m in messages
+                               if (m.topic, m.partition, m.offset) == (poison.topic, poison.partition, poison.offset))
+                await self._dead_letter(self.raw_of(message), "store-rejected", str(exc))
                 return await self._apply([replace(p, event=None) if p is poison else p for p in batch])
             mid = len(batch) // 2
-            return _combined(await self._commit(batch[:mid], raw), await self._commit(batch[mid:], raw))
+            return _combined(await self._commit(batch[:mid], messages), await self._commit(batch[mid:], messages))
 
     async def _apply(self, batch: Sequence[Positioned], prepared: Any = None) -> ApplyResult:
         """The store's apply, retried with backoff while the database is unavailable."""

@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Any
 
-from projector.deadletter import KafkaDeadLetters
+from projector.deadletter import KafkaDeadLetters, raw_of_record
 from projector.metrics import Metrics
 from projector.pipeline import BatchHandler, RetryPolicy
 from projector.settings import ProjectorSettings
@@ -77,6 +77,7 @@ def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler
         dead_letters=KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dlq_topic),
         metrics=metrics,
         retry=RetryPolicy(give_up_after_s=settings.db_retry_timeout_s),
+        raw_of=raw_of_record,  # the agent hands over aiokafka's records
     )
 
 

@@ -1,14 +1,20 @@
-"""How the agent cuts its channel's queue into batches (no broker needed: mode's own queue)."""
+"""How the agent cuts its channel's queue into batches, and how a batch is acked to Faust's consumer
+(no broker needed: mode's own queue, and a Faust consumer that is never started)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import time
+from typing import Any
 
 import pytest
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
-from projector.faust_batching import _take
+from projector.faust_batching import BatchingApp, Fetched, _channel_of, _take, ack_fetched
 
 
 def _queue(items: list[int]) -> ThrowableQueue[int]:
@@ -71,3 +77,88 @@ def test_an_error_thrown_into_the_channel_is_raised() -> None:
 
     with pytest.raises(StopAsyncIteration):
         asyncio.run(go())
+
+
+def test_the_maximum_counts_the_records_of_fetched_items_not_the_items() -> None:
+    async def go() -> list[list[int]]:
+        q = _queue([3, 3, 1, 5])  # items of 3, 3, 1 and 5 records
+        return [await _take(q, 4, 0, size=lambda n: n), await _take(q, 4, 0, size=lambda n: n)]
+
+    # a batch stops once it holds max_ records or more: whole items are never split
+    assert asyncio.run(go()) == [[3, 3], [1, 5]]
+
+
+# Faust's own consumer bookkeeping (a real `Consumer` of a real app, never started: no broker):
+# what `ack_fetched` leaves must be what Faust's commit reads.
+
+def _record(offset: int, partition: int = 0) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord("events", partition, offset, 0, 0, None, b"{}", None, 0, 2, [])
+
+
+@pytest.fixture
+def consumer() -> Any:
+    app = BatchingApp("unit-bulk", broker="kafka://127.0.0.1:9", store="memory://", web_enabled=False,
+                      datadir=os.path.join(tempfile.gettempdir(), "enrichlog-faust-unit"))
+    app.bulk_topics = frozenset({"events"})
+    app.topics.add(app.topic("events", acks=True, value_type=bytes, value_serializer="raw"))
+    asyncio.run(app.topics._update_indices())  # type: ignore[attr-defined]  # what Faust does when it subscribes
+    assert app.topics.acks_enabled_for("events")
+    return app.consumer
+
+
+def test_a_bulk_topic_must_have_exactly_one_subscriber(consumer: Any) -> None:
+    app, tp = consumer.app, TP("events", 0)
+    asyncio.run(app.topics.on_partitions_assigned({tp}))
+    assert _channel_of(app, tp).get_topic_name() == "events"
+    app.topics.add(app.topic("events", value_type=bytes, value_serializer="raw"))  # a second agent on it
+    asyncio.run(app.topics._update_indices())
+    asyncio.run(app.topics.on_partitions_assigned({tp}))
+    with pytest.raises(RuntimeError, match="exactly one subscriber"):
+        _channel_of(app, tp)
+
+
+def test_acking_a_fetched_item_makes_all_its_offsets_committable(consumer: Any) -> None:
+    tp = TP("events", 0)
+    item = Fetched(tp, [_record(o) for o in range(10, 15)], generation_id=0)
+    consumer._unacked_messages.add(item)
+    consumer._committed_offset[tp] = 10
+    ack_fetched(consumer, item)
+    assert item.acked and item not in consumer.unacked
+    assert consumer._n_acked == 5
+    assert consumer._new_offset(tp) == 15  # Faust commits the offset after the last acked record
+
+
+def test_acking_twice_or_acking_what_is_committed_changes_nothing(consumer: Any) -> None:
+    tp = TP("events", 0)
+    consumer._committed_offset[tp] = 12
+    first = Fetched(tp, [_record(o) for o in range(10, 14)], generation_id=0)
+    ack_fetched(consumer, first)
+    ack_fetched(consumer, first)
+    again = Fetched(tp, [_record(13), _record(14)], generation_id=0)  # a re-delivery overlapping the first
+    ack_fetched(consumer, again)
+    assert consumer._acked[tp] == [12, 13, 14]  # 10 and 11 were committed already; 13 only once
+    assert consumer._n_acked == 3
+    assert consumer._new_offset(tp) == 15
+
+
+def test_unacked_items_hold_back_the_commit_of_later_ones(consumer: Any) -> None:
+    tp = TP("events", 0)
+    consumer._committed_offset[tp] = 10
+    early, late = (Fetched(tp, [_record(o) for o in r], generation_id=0) for r in (range(10, 13), range(13, 16)))
+    ack_fetched(consumer, late)
+    assert consumer._new_offset(tp) is None  # offsets 10-12 are not acked: nothing may be committed
+    ack_fetched(consumer, early)
+    assert consumer._new_offset(tp) == 16
+
+
+def test_offset_gaps_in_a_fetch_are_noted_so_that_commits_pass_them(consumer: Any) -> None:
+    tp = TP("events", 0)
+    consumer._committed_offset[tp] = 5
+    records = [_record(o) for o in (5, 6, 9, 10)]  # 7 and 8 are gone (compaction, transaction markers)
+
+    async def go() -> None:
+        await consumer._note_gaps(tp, None, records)
+
+    asyncio.run(go())
+    ack_fetched(consumer, Fetched(tp, records, generation_id=0))
+    assert consumer._new_offset(tp) == 11
