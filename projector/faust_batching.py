@@ -128,7 +128,8 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
             if acks_enabled_for(tp.topic):
                 await self._note_gaps(tp, r_offset, recs)
             if tp.topic in bulk_topics:
-                await _channel_of(app, tp).queue.put(Fetched(tp, recs, generation_id))
+                if not await _put(_channel_of(app, tp).queue, Fetched(tp, recs, generation_id)):
+                    return  # Faust cleared the channel for a rebalance: re-read after the seek
             else:
                 callback, to_message = self.callback, self._to_message
                 for n, record in enumerate(recs, 1):
@@ -148,6 +149,24 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
             for prev, record in itertools.pairwise(recs):
                 if record.offset - prev.offset > 1:
                     await self._add_gap(tp, prev.offset + 1, record.offset - 1)
+
+
+async def _put(queue: Any, item: Fetched) -> bool:
+    """Put `item` in an agent's channel, waiting while the flow is suspended or the channel is full.
+    False if Faust cleared the channel meanwhile: when the flow resumes after a rebalance, the queue
+    cancels its waiting putters (`ThrowableQueue.clear`). That cancellation must not escape as ours:
+    inside `wait_first` it would crash the fetcher (and the worker). Faust's conductor guards its
+    own waiting puts the same way."""
+    put = asyncio.ensure_future(queue.put(item))
+    try:
+        await asyncio.wait([put])
+    except asyncio.CancelledError:  # we were cancelled (the rebalance race): so is the put
+        put.cancel()
+        raise
+    if put.cancelled():
+        return False
+    put.result()  # any other failure of the put is raised
+    return True
 
 
 def _channel_of(app: Any, tp: TP) -> Any:

@@ -16,8 +16,10 @@ class ProjectorProcess:
         self.env = env
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self._killed = False
 
     def start(self) -> ProjectorProcess:
+        self._killed = False
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child process owns it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "enrichlog.cli", "project"], env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -27,6 +29,7 @@ class ProjectorProcess:
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
+            self._killed = True
             self.proc.kill()
             self.proc.wait(30)
 
@@ -39,6 +42,7 @@ class ProjectorProcess:
         while self.proc.poll() is None and not self.catches_sigterm() and time.monotonic() < deadline:
             time.sleep(0.05)
         if self.proc.poll() is None:
+            self._killed = True  # told to stop
             self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout)
@@ -58,6 +62,10 @@ class ProjectorProcess:
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def died_on_its_own(self) -> bool:
+        """Whether it exited without being told to (no kill(), no stop()): a crash."""
+        return self.proc is not None and self.proc.poll() is not None and not self._killed
 
     def log(self) -> str:
         try:

@@ -102,6 +102,7 @@ def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, 
 
     for _ in range(KILLS):
         for p in procs:
+            assert not p.died_on_its_own(), f"a projector crashed (exit {p.proc and p.proc.returncode}):\n{p.log()}"
             if not p.running():
                 p.start()
         last = progress_at_kill[-1] if progress_at_kill else 0
@@ -111,9 +112,11 @@ def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, 
         progress_at_kill.append(sum(_positions(db, topic).values()))
     streaming.join(timeout=300)
     for p in procs:
+        assert not p.died_on_its_own(), f"a projector crashed (exit {p.proc and p.proc.returncode}):\n{p.log()}"
         if not p.running():
             p.start()
     wait_for(lambda: _caught_up(db, bootstrap, topic), timeout=300, what="the projectors to catch up")
+    assert not any(p.died_on_its_own() for p in procs), "\n".join(p.log() for p in procs)
     assert [p.stop() for p in procs] == [0] * len(procs)
     return progress_at_kill
 
@@ -151,6 +154,53 @@ def test_three_projectors_in_one_group_with_random_kills_lose_nothing_and_double
             p.kill()
     _assert_table_is_the_fold(db, kafka_bootstrap, topic, events,
                               f"three projectors: {KILLS} SIGKILLs of random members at positions {progress}")
+
+
+@pytest.mark.usefixtures("projector_topics")
+def test_a_rebalance_while_the_projector_waits_on_its_database_crashes_nothing(
+    projector_env: dict[str, str], kafka_bootstrap: str, topic: str, db: str, tmp_path: Path
+) -> None:
+    """The projector's commit waits (here: on a lock the test holds on the positions table), so
+    its channel fills up and its fetcher waits to put the next fetch in it. A member joins: the
+    rebalance suspends the flow and clears the channel, cancelling that wait. The projector must
+    carry on once the database answers, not crash."""
+    env = {**projector_env, "ENRICHLOG_SESSION_TIMEOUT_S": "10"}
+    stalled, joining = (ProjectorProcess(env, tmp_path / f"projector-{i}.log") for i in range(2))
+    events = _workload(EVENTS, seed=13)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=20)
+    for e in events:  # all of it waiting: far more than the channel holds
+        producer.send(topic, key=e.root_job_id.encode(), value=dump_event(e))
+    producer.flush(60)
+    producer.close()
+    with psycopg.connect(db) as lock:
+        lock.execute("LOCK TABLE enrichment_log_positions IN EXCLUSIVE MODE")  # reads pass, commits wait
+        try:
+            stalled.start()
+            wait_for(lambda: _waiting_on_a_lock(db) > 0 or stalled.died_on_its_own(), timeout=90,
+                     what="the projector's first commit to wait on the lock")
+            time.sleep(3)  # its fetcher fills the channel and waits for room
+            joining.start()
+            wait_for(joining.catches_sigterm, timeout=60, what="the second projector to start")
+            time.sleep(10)  # the group rebalances while the first one's commit still waits
+        finally:
+            lock.rollback()
+    try:
+        wait_for(lambda: _caught_up(db, kafka_bootstrap, topic) or stalled.died_on_its_own(), timeout=300,
+                 what="the projectors to catch up")
+        assert not stalled.died_on_its_own(), stalled.log()
+        assert [stalled.stop(), joining.stop()] == [0, 0], stalled.log() + joining.log()
+    finally:
+        for p in (stalled, joining):
+            p.kill()
+    _assert_table_is_the_fold(db, kafka_bootstrap, topic, events,
+                              "a rebalance while the projector waited on its database")
+
+
+def _waiting_on_a_lock(db: str) -> int:
+    with psycopg.connect(db, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _free_port() -> int:
