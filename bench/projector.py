@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -250,20 +252,18 @@ def run_latency(bootstrap: str, url: str, rate: int, seconds: int, log: Path) ->
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    # Serialized up front, each stamped with the moment it is due: the load generator then costs
-    # little of the cores it shares with the system measured, and lateness in sending counts against
-    # the latency rather than hiding in it.
-    start = time.time() + 1.0
-    planned = [(start + i / rate, event.root_job_id.encode(),
-                dump_event(event.model_copy(update={"occurred_at": datetime.fromtimestamp(start + i / rate, UTC)})))
+    # Serialized up front, each with when it is due (seconds after the start): the load generator
+    # then costs little of the cores it shares with the system measured, and lateness in sending
+    # counts against the latency rather than hiding in it. It sends from a process of its own, so
+    # that this one's poller does not hold up its sends (one interpreter lock).
+    base = time.time()
+    planned = [(i / rate, event.root_job_id.encode(),
+                dump_event(event.model_copy(update={"occurred_at": datetime.fromtimestamp(base + i / rate, UTC)})))
                for i, event in enumerate(events)]
-    sends = []
-    for due, key, value in planned:
-        delay = due - time.time()
-        if delay > 0:
-            time.sleep(delay)
-        sends.append((due, producer.send(topic, key=key, value=value)))
-    producer.flush()
+    producer.close()
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(time.sleep, 0).result()  # the process is up before the clock starts
+        sends = pool.submit(send_paced, bootstrap, topic, planned).result()
     wait_for(lambda: committed(url, topic) >= len(events) + 1, timeout=120, what="latency run drained")
     time.sleep(0.05)
     stop.set()
@@ -271,11 +271,10 @@ def run_latency(bootstrap: str, url: str, rate: int, seconds: int, log: Path) ->
     sampler.stop.set()
     proc.stop()
     latencies, from_log, to_log = [], [], []
-    for due, future in sends:
-        meta = future.get(timeout=10)
-        marks = seen[meta.partition]
-        at = marks[bisect.bisect_right(marks, (meta.offset, float("inf")))][1]  # first mark past it
-        appended = meta.timestamp / 1000  # LogAppendTime: the broker's clock, this machine's
+    for due, partition, offset, timestamp_ms in sends:
+        marks = seen[partition]
+        at = marks[bisect.bisect_right(marks, (offset, float("inf")))][1]  # first mark past it
+        appended = timestamp_ms / 1000  # LogAppendTime: the broker's clock, this machine's
         latencies.append((at - due) * 1000)
         from_log.append((at - appended) * 1000)
         to_log.append((appended - due) * 1000)
@@ -288,6 +287,28 @@ def run_latency(bootstrap: str, url: str, rate: int, seconds: int, log: Path) ->
             **{f"log_{k}": v for k, v in quantiles(from_log).items()},
             **{f"producer_{k}": v for k, v in quantiles(to_log).items()},
             "rss_max_mb": max(sampler.samples or [0])}
+
+
+def send_paced(bootstrap: str, topic: str,
+               planned: list[tuple[float, bytes, bytes]]) -> list[tuple[float, int, int, int]]:
+    """Send each event when it is due (seconds after a start half a second from now), as a producer
+    would (linger 5 ms); each event's due time and where and when the broker appended it."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
+    start = time.time() + 0.5
+    sends = []
+    for rel, key, value in planned:
+        due = start + rel
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        sends.append((due, producer.send(topic, key=key, value=value)))
+    producer.flush()
+    out = []
+    for due, future in sends:
+        meta = future.get(timeout=10)
+        out.append((due, meta.partition, meta.offset, meta.timestamp))
+    producer.close()
+    return out
 
 
 def print_latency(rate: int, seconds: int, lat: dict[str, float]) -> None:
