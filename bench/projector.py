@@ -22,6 +22,7 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -160,7 +161,7 @@ def env_for(bootstrap: str, url: str, topic: str, group: str) -> dict[str, str]:
             "ENRICHLOG_TOPIC_PARTITIONS": str(PARTITIONS)}
 
 
-def run_projector(bootstrap: str, url: str, topic: str, total: int, log: Path, workers: int = 1) -> dict[str, float]:
+def run_projector(bootstrap: str, url: str, topic: str, total: int, log: Path, workers: int = 1) -> dict[str, Any]:
     """`workers` projector processes in one consumer group: the partitions are shared among them."""
     env = env_for(bootstrap, url, topic, f"bench-{uuid.uuid4().hex[:6]}")
     procs = [ProjectorProcess(env, log.with_suffix(f".{i}.log") if workers > 1 else log).start()
