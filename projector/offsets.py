@@ -34,22 +34,26 @@ def reconcile(bootstrap: str, database_url: str, topic: str, group: str) -> list
     from kafka.errors import KafkaError
     from kafka.structs import OffsetAndMetadata
 
-    try:
-        with psycopg.connect(database_url, connect_timeout=10) as conn:
-            rows = conn.execute(
-                "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s",
-                (group, topic),
-            ).fetchall()
-    except psycopg.Error as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ProjectorError(f"cannot read the stored positions from PostgreSQL: {first}") from exc
-    positions = {p: o for p, o in rows}
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
+        # Kafka first, the table second: other members of the group may be folding meanwhile, and
+        # they commit to Kafka only what the table already holds, so a table position read after
+        # the offset is never behind it unless the table really is behind (read the other way
+        # round, a member's progress in between looked like a table behind Kafka).
+        committed_offsets = {p: consumer.committed(TopicPartition(topic, p)) for p in sorted(partitions)}
+        try:
+            with psycopg.connect(database_url, connect_timeout=10) as conn:
+                rows = conn.execute(
+                    "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s",
+                    (group, topic),
+                ).fetchall()
+        except psycopg.Error as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ProjectorError(f"cannot read the stored positions from PostgreSQL: {first}") from exc
+        positions = {p: o for p, o in rows}
         rewinds = []
-        for p in sorted(partitions):
-            committed = consumer.committed(TopicPartition(topic, p))
+        for p, committed in committed_offsets.items():
             table = positions.get(p, 0)
             if committed is not None and committed > table:
                 rewinds.append(Rewind(p, committed, table))
