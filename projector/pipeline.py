@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from projector.deadletter import DeadLetterSink, RawMessage
@@ -153,7 +153,7 @@ class BatchHandler:
                 message = next(m for m in messages
                                if (m.topic, m.partition, m.offset) == (poison.topic, poison.partition, poison.offset))
                 await self._dead_letter(self.raw_of(message), "store-rejected", str(exc))
-                return await self._apply([replace(p, event=None) if p is poison else p for p in batch])
+                return await self._apply([p._replace(event=None) if p is poison else p for p in batch])
             mid = len(batch) // 2
             return _combined(await self._commit(batch[:mid], messages), await self._commit(batch[mid:], messages))
 

@@ -14,7 +14,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -28,9 +28,9 @@ from projector.state import JobState
 from schemas import JobEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Positioned:
-    """An event with where it was read from."""
+class Positioned(NamedTuple):
+    """An event with where it was read from (a NamedTuple: one is made per event, a third of the
+    cost of a frozen dataclass's)."""
 
     topic: str
     partition: int
