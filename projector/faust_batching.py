@@ -37,7 +37,8 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
-# Yield to the event loop every this many delivered messages (Faust's own drain does it every 100).
+# Topics not delivered in bulk (none in the projector) go message by message: yield to the event
+# loop every this many (Faust's own drain does it every 100).
 _YIELD_EVERY = 500
 
 

@@ -32,7 +32,9 @@ class RetryPolicy:
     give_up_after_s: float = 300.0
 
 
-def decode(message: RawMessage) -> Positioned | tuple[RawMessage, EventDecodeError]:
+def decode(message: Any) -> Positioned | tuple[Any, EventDecodeError]:
+    """One message (anything with topic, partition, offset and value: a RawMessage, an aiokafka
+    record) as its event and position, or the message and why it cannot be folded."""
     if message.value is None:
         return message, EventDecodeError("message has no value (tombstone)", kind="undecodable")
     try:
