@@ -22,7 +22,7 @@ from pydantic_core import to_json
 
 from projector import sql as q
 from projector.errors import StoreError, StoreUnavailable
-from projector.fold import fold_by_job
+from projector.fold import fold_by_job, job_status
 from projector.rows import COLUMNS, failed_children_of, row_values, state_of_row, to_row
 from projector.state import JobState
 from schemas import JobEvent
@@ -216,10 +216,7 @@ class PostgresStore:
                 docs.append(row_doc(st, seq))
                 if i % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-            # Roots to recount: the touched jobs' roots, and the roots they had before (a job whose
-            # parent changed between events must not leave a stale count on its former root).
-            roots = sorted({st.head.identity.root_job_id for st, _ in states.values()}
-                           | {before[j].head.identity.root_job_id for j in states if j in before})
+            roots = roots_to_recount(states, before)
             result.applied, result.rows = len(fresh), len(states)
         end = {tp: max(start[tp], nxt) for tp, nxt in result.next_offsets.items()}
         return Prepared(epoch, start, end, states, roots, b"\n".join(docs).decode(), result)
@@ -318,6 +315,41 @@ class PostgresStore:
             if conn is not None:
                 await conn.close()
         self._conn = self._reader = None
+
+
+def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, JobState]) -> list[str]:
+    """The roots whose count of permanently failed children (and so PARTIAL) this batch may change,
+    given each touched job's new state and its stored one, if any. The upsert keeps a stored root's
+    count as it is, so a root is recounted only when it needs to be:
+    - a child became, or stopped being, FAILED: its root;
+    - a FAILED child moved to another root (its parent changed): the former root and the new one;
+    - a root row is new, or was a child's until now: the root itself (children of it may have
+      failed before its own events arrived).
+    Recounting every touched job's root instead cost PostgreSQL a fifth of its time per event."""
+    roots: set[str] = set()
+    for job_id, (after, _) in states.items():
+        prior = before.get(job_id)
+        parent = after.head.identity.parent_job_id
+        failed = job_status(after) == "FAILED"
+        if prior is None:
+            if parent is None:
+                roots.add(job_id)
+            elif failed:
+                roots.add(parent)
+            continue
+        prior_parent = prior.head.identity.parent_job_id
+        prior_failed = job_status(prior) == "FAILED"
+        if parent is None and prior_parent is not None:
+            roots.add(job_id)
+        if parent == prior_parent:
+            if failed != prior_failed and parent is not None:
+                roots.add(parent)
+            continue
+        if prior_failed and prior_parent is not None:
+            roots.add(prior_parent)
+        if failed and parent is not None:
+            roots.add(parent)
+    return sorted(roots)
 
 
 def row_doc(state: JobState, fold_seq: int) -> bytes:

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from producers.workload import WorkloadConfig, generate_events
 from projector.rows import COLUMNS, JobRow, project_all
 from projector.store import InMemoryStore, LogStore, Positioned, PostgresStore
 from schemas import JobEvent, JobType
@@ -77,6 +78,45 @@ class StoreContract:
         _apply_in_chunks(replay, batch[: len(batch) // 2], chunk)  # a restart re-reads from the start
         expected = {j: _normalise(_as_db(r)) for j, r in project_all(events).items()}
         assert {j: _normalise(r) for j, r in self.rows(replay).items()} == expected
+
+    @pytest.mark.parametrize("seed", [1, 2])
+    def test_equals_the_pure_fold_on_a_generated_workload_in_random_batches(self, seed: int) -> None:
+        """Many chains with retries and permanent failures, shuffled, in batches of random sizes: a
+        child's failure lands before, with and after its root's events, and a failed attempt can
+        be overtaken by a later successful one (a child that stops being FAILED)."""
+        config = WorkloadConfig(chains=60, seed=seed, retry_rate=0.3, failure_rate=0.25, run_id=f"st{seed}")
+        events = list(generate_events(config))
+        rng = random.Random(seed)
+        rng.shuffle(events)
+        batch, store, i = _positioned(events), self.make(), 0
+
+        async def go() -> None:
+            nonlocal i
+            while i < len(batch):
+                size = rng.choice((1, 3, 20, 150))
+                await store.apply(batch[i : i + size])
+                i += size
+            await store.close()
+
+        asyncio.run(go())
+        expected = {j: _normalise(_as_db(r)) for j, r in project_all(events).items()}
+        assert any(r["status"] == "PARTIAL" for r in expected.values())
+        assert {j: _normalise(r) for j, r in self.rows(store).items()} == expected
+
+    def test_a_child_run_again_after_failing_clears_its_roots_partial_status(self) -> None:
+        c = Chain()
+        child = c.child(JobType.ENRICH_ALBUM, "a")
+        failing = [c.started(c.root_id), c.finished(c.root_id), c.started(child), c.failed(child, 1)]
+        rerun = [c.started(child, 2), c.finished(child, 2)]  # the failed job is run again, and succeeds
+        store = self.make()
+        _apply_in_chunks(store, _positioned(failing), 1)
+        assert self.rows(store)[c.root_id]["status"] == "PARTIAL"
+        store = self.make()
+        _apply_in_chunks(store, _positioned(failing + rerun), 1)
+        root = self.rows(store)[c.root_id]
+        assert (root["status"], root["failed_children"]) == ("SUCCESS", 0)
+        expected = {j: _normalise(_as_db(r)) for j, r in project_all(failing + rerun).items()}
+        assert {j: _normalise(r) for j, r in self.rows(store).items()} == expected
 
     def test_replayed_positions_are_skipped(self) -> None:
         events = self._stream()
