@@ -85,6 +85,10 @@ def _caught_up(db: str, bootstrap: str, topic: str) -> bool:
     return bool(ends) and all(_positions(db, topic).get(p, 0) >= o for p, o in ends.items())
 
 
+def _assert_not_crashed(p: ProjectorProcess) -> None:
+    assert not p.died_on_its_own(), f"a projector crashed (exit {p.proc and p.proc.returncode}):\n{p.log()}"
+
+
 def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, db: str,
                      events: list[JobEvent], seed: int) -> list[int]:
     """Stream `events` while, KILLS times, a random one of `procs` is SIGKILLed at a random moment
@@ -102,7 +106,7 @@ def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, 
 
     for _ in range(KILLS):
         for p in procs:
-            assert not p.died_on_its_own(), f"a projector crashed (exit {p.proc and p.proc.returncode}):\n{p.log()}"
+            _assert_not_crashed(p)
             if not p.running():
                 p.start()
         last = progress_at_kill[-1] if progress_at_kill else 0
@@ -112,7 +116,7 @@ def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, 
         progress_at_kill.append(sum(_positions(db, topic).values()))
     streaming.join(timeout=300)
     for p in procs:
-        assert not p.died_on_its_own(), f"a projector crashed (exit {p.proc and p.proc.returncode}):\n{p.log()}"
+        _assert_not_crashed(p)
         if not p.running():
             p.start()
     wait_for(lambda: _caught_up(db, bootstrap, topic), timeout=300, what="the projectors to catch up")
@@ -167,11 +171,7 @@ def test_a_rebalance_while_the_projector_waits_on_its_database_crashes_nothing(
     env = {**projector_env, "ENRICHLOG_SESSION_TIMEOUT_S": "10"}
     stalled, joining = (ProjectorProcess(env, tmp_path / f"projector-{i}.log") for i in range(2))
     events = _workload(EVENTS, seed=13)
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=20)
-    for e in events:  # all of it waiting: far more than the channel holds
-        producer.send(topic, key=e.root_job_id.encode(), value=dump_event(e))
-    producer.flush(60)
-    producer.close()
+    _stream(kafka_bootstrap, topic, events, seconds=0).join()  # all of it waiting: far more than the channel holds
     with psycopg.connect(db) as lock:
         lock.execute("LOCK TABLE enrichment_log_positions IN EXCLUSIVE MODE")  # reads pass, commits wait
         try:
