@@ -69,20 +69,27 @@ WHERE coalesce(l.fold_seq, 0) = EXCLUDED.fold_seq - 1
 ).as_string(None)
 
 # Roots whose children changed: recount permanently failed children and re-derive PARTIAL.
+# Driven by the roots' own index (the projected job_id key) and counted on the failed-children
+# index (0007), so the cost follows the roots given, never the table's size: a join of the roots to
+# the table (the first form of this query) let the planner hash the whole table on every batch.
+# The CTE is MATERIALIZED so that each root is counted once, and only the roots whose count or
+# status differ are updated (most are not: the upsert already wrote the count the batch knew of).
 REFRESH_ROOTS = """
+WITH c AS MATERIALIZED (
+    SELECT r.id, r.job_status, r.failed_children, r.status,
+           (SELECT count(*) FROM enrichment_logs ch
+             WHERE ch.parent_job_id = r.job_id
+               AND ch.job_status = 'FAILED' AND ch.fold_state IS NOT NULL)::int AS failed
+      FROM enrichment_logs r
+     WHERE r.job_id = ANY(%(roots)s::text[]) AND r.fold_state IS NOT NULL AND r.is_root_job
+)
 UPDATE enrichment_logs AS r
    SET failed_children = c.failed,
-       status = CASE WHEN c.failed > 0 AND r.job_status <> 'FAILED'
-                     THEN 'PARTIAL'::enrichment_status ELSE r.job_status END
-  FROM (
-        SELECT root.job_id,
-               (SELECT count(*) FROM enrichment_logs ch
-                 WHERE ch.parent_job_id = root.job_id
-                   AND ch.fold_state IS NOT NULL AND ch.job_status = 'FAILED')::int AS failed
-          FROM unnest(%(roots)s::text[]) AS root(job_id)
-       ) AS c
- WHERE r.job_id = c.job_id AND r.fold_state IS NOT NULL AND r.is_root_job
-   AND (r.failed_children <> c.failed
-        OR r.status IS DISTINCT FROM (CASE WHEN c.failed > 0 AND r.job_status <> 'FAILED'
-                                           THEN 'PARTIAL'::enrichment_status ELSE r.job_status END))
+       status = CASE WHEN c.failed > 0 AND c.job_status <> 'FAILED'
+                     THEN 'PARTIAL'::enrichment_status ELSE c.job_status END
+  FROM c
+ WHERE r.id = c.id
+   AND (c.failed_children <> c.failed
+        OR c.status IS DISTINCT FROM (CASE WHEN c.failed > 0 AND c.job_status <> 'FAILED'
+                                           THEN 'PARTIAL'::enrichment_status ELSE c.job_status END))
 """

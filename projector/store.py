@@ -212,8 +212,11 @@ class PostgresStore:
             for e in fresh:
                 if e.job_id not in states:
                     states[e.job_id] = (new_states[e.job_id], stored.get(e.job_id, (None, 0))[1] + 1)
-            for i, (st, seq) in enumerate(states.values(), 1):
-                docs.append(row_doc(st, seq))
+            failed = failed_children_of(st for st, _ in states.values())
+            for i, (job_id, (st, seq)) in enumerate(states.items(), 1):
+                # A new root row starts with the failed children this batch knows of; the recount
+                # (REFRESH_ROOTS) adds any stored earlier, and has nothing to update otherwise.
+                docs.append(row_doc(st, seq, failed.get(job_id, 0) if job_id not in before else 0))
                 if i % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             roots = roots_to_recount(states, before)
@@ -354,9 +357,10 @@ def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, 
     return sorted(roots)
 
 
-def row_doc(state: JobState, fold_seq: int) -> bytes:
-    """The row of a state, as the JSON document (column -> value) UPSERT_DOCS takes (Rust encoder)."""
-    values = row_values(state)  # a fresh dict: adding the key copies nothing
+def row_doc(state: JobState, fold_seq: int, failed_children: int = 0) -> bytes:
+    """The row of a state, as the JSON document (column -> value) UPSERT_DOCS takes (Rust encoder).
+    `failed_children` is only used when the row is inserted (the upsert keeps a stored row's count)."""
+    values = row_values(state, failed_children)  # a fresh dict: adding the key copies nothing
     values["fold_seq"] = fold_seq
     return to_json(values)
 
