@@ -20,10 +20,10 @@ from projector.state import (
     Attempt,
     Identity,
     JobState,
+    decode_state,
+    encode_state,
     from_micros,
     iso_from_micros,
-    state_from_json,
-    state_to_json,
 )
 from schemas import JobEvent
 from schemas.details import SOURCES_OF_DETAIL
@@ -77,7 +77,7 @@ class JobRow:
     finished_at: datetime | None
     last_event_at: datetime
     failed_children: int
-    fold_state: dict[str, Any]
+    fold_state: str  # the state's encoding (projector.state.encode_state)
 
 
 COLUMNS: tuple[str, ...] = tuple(JobRow.__dataclass_fields__)
@@ -150,7 +150,7 @@ def row_values(state: JobState, failed_children: int = 0) -> dict[str, Any]:
         "finished_at": from_micros(head.key[3]) if terminal else None,
         "last_event_at": from_micros(state.last_event),
         "failed_children": failed_children if is_root else 0,
-        "fold_state": state_to_json(state),
+        "fold_state": encode_state(state),
     }
 
 
@@ -175,7 +175,7 @@ def project_all(events: Iterable[JobEvent]) -> dict[str, JobRow]:
     return {job_id: to_row(s, failed.get(job_id, 0)) for job_id, s in states.items()}
 
 
-# The columns a stored state is read back from (see state_from_json).
+# The columns a stored state is read back from (see decode_state).
 STATE_COLUMNS = ("job_id", "fold_state", "metadata", "operation", "parent_job_id", "entity_type", "entity_id",
                  "artist_id", "album_id", "track_id", "triggered_by", "user_id")
 
@@ -188,7 +188,7 @@ def state_of_row(values: Sequence[Any]) -> JobState:
         entity_id=str(entity_id), artist_id=_str(artist), album_id=_str(album), track_id=_str(track),
         triggered_by=by, user_id=_str(user),
     )
-    return state_from_json(fold_state, identity, metadata)
+    return decode_state(fold_state, identity, metadata)
 
 
 def _str(v: Any) -> str | None:

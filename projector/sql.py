@@ -50,7 +50,7 @@ UPSERT_DOCS = sql.SQL(
     """
 INSERT INTO enrichment_logs AS l ({cols}, fold_seq)
 SELECT {rcols}, r.fold_seq
-  FROM unnest(string_to_array(%(docs)s::text, E'\\n')) AS s(doc),
+  FROM unnest(string_to_array(%(docs)t::text, E'\\n')) AS s(doc),
        json_populate_record(NULL::enrichment_logs, s.doc::json) AS r
 ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO UPDATE SET
     {updates},

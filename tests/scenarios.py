@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from schemas import (
     Entity,
@@ -78,3 +79,18 @@ def album_chain_with_failed_child() -> tuple[Chain, list[JobEvent]]:
         c.finished(c.root_id),
     ]
     return c, events
+
+
+def state_json_as_version_3(d: dict[str, Any]) -> dict[str, Any]:
+    """A state's JSON as version 3 stored it (a JSON object in the column): event ids as integers."""
+    def key(k: list[Any] | None) -> list[Any] | None:
+        return None if k is None else [*k[:4], int(k[4], 16)]
+
+    return d | {
+        "v": 3,
+        "head": [key(d["head"][0]), *d["head"][1:]],
+        "attempts": [[*a[:2], key(a[2]), *a[3:]] for a in d["attempts"]],
+        "reason": None if d["reason"] is None else [key(d["reason"][0]), d["reason"][1]],
+        "detail": key(d["detail"]),
+        "error": None if d["error"] is None else [key(d["error"][0]), d["error"][1]],
+    }

@@ -11,12 +11,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from producers.workload import WorkloadConfig, generate_events
 from projector.rows import COLUMNS, JobRow, project_all
+from projector.state import stored_state_json
 from projector.store import InMemoryStore, LogStore, Positioned, PostgresStore
 from schemas import JobEvent, JobType
-from tests.scenarios import Chain, album_chain_with_failed_child
+from tests.scenarios import Chain, album_chain_with_failed_child, state_json_as_version_3
 
 
 def _positioned(events: list[JobEvent], partition: int = 0) -> list[Positioned]:
@@ -177,6 +179,24 @@ class TestPostgresStore(StoreContract):
             legacy = conn.execute("SELECT * FROM enrichment_logs WHERE fold_state IS NULL ORDER BY id").fetchall()
             projected = conn.execute("SELECT count(*) FROM enrichment_logs WHERE fold_state IS NOT NULL").fetchone()
         assert legacy == before and projected == (3,)
+
+    def test_rows_whose_state_was_stored_in_the_former_object_form_are_continued(self) -> None:
+        events = self._stream()
+        batch = _positioned(events)
+        _apply_in_chunks(self.make(), batch[: len(batch) // 2], 5)
+        with psycopg.connect(self.url) as conn:  # as version 3 stored them: a JSON object, integer event ids
+            for job_id, stored in conn.execute("SELECT job_id, fold_state FROM enrichment_logs").fetchall():
+                conn.execute("UPDATE enrichment_logs SET fold_state = %s WHERE job_id = %s",
+                             (Jsonb(state_json_as_version_3(stored_state_json(stored))), job_id))
+        _apply_in_chunks(self.make(), batch, 5)  # replays the first half, continues the rows with the rest
+        expected = {j: _normalise(_as_db(r)) for j, r in project_all(events).items()}
+        rows = {j: _normalise(r) for j, r in _db_rows(self.url).items()}
+        forms = {type(r["fold_state"]) for r in rows.values()}
+        assert forms == {str, dict}  # the rows the second half touched were rewritten, the others not
+        for row in (*rows.values(), *expected.values()):  # the same state in either form compares equal
+            state = stored_state_json(row["fold_state"])
+            row["fold_state"] = state if state["v"] == 3 else state_json_as_version_3(state)
+        assert rows == expected
 
     # The read-ahead: each batch folded while the previous one commits, as the agent runs it.
 

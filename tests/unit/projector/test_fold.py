@@ -7,9 +7,9 @@ import random
 
 from projector.fold import fold, fold_by_job, from_event, merge
 from projector.rows import project_all, to_row
-from projector.state import MAX_HISTORY, state_from_json, state_to_json
+from projector.state import MAX_HISTORY, decode_state, encode_state, state_from_json, state_to_json
 from schemas import JobType, Outcome
-from tests.scenarios import NOT_FOUND, RATE_LIMIT, Chain, album_chain_with_failed_child
+from tests.scenarios import NOT_FOUND, RATE_LIMIT, Chain, album_chain_with_failed_child, state_json_as_version_3
 
 
 def test_one_row_per_job_with_retries_counted_and_last_error_kept() -> None:
@@ -126,6 +126,33 @@ def test_state_survives_json_storage_exactly() -> None:
         stored = json.loads(json.dumps(state_to_json(state)))
         metadata = state.detail[1] if state.detail else None
         assert state_from_json(stored, state.head.identity, metadata) == state
+
+
+def test_state_survives_its_stored_encoding_and_the_former_object_form_is_still_read() -> None:
+    _, events = album_chain_with_failed_child()
+    for state in fold_by_job(events).values():
+        metadata = state.detail[1] if state.detail else None
+        stored = json.loads(json.dumps(encode_state(state)))  # through JSON, as jsonb gives it back
+        assert isinstance(stored, str) and stored.isascii() and '"' not in stored and "\\" not in stored
+        assert decode_state(stored, state.head.identity, metadata) == state
+        former = json.loads(json.dumps(state_json_as_version_3(state_to_json(state))))  # rows written before
+        assert decode_state(former, state.head.identity, metadata) == state
+
+
+
+def test_a_fold_state_that_is_not_an_encoded_state_is_refused_clearly() -> None:
+    import base64
+
+    import pytest
+
+    _, events = album_chain_with_failed_child()
+    identity = next(iter(fold_by_job(events).values())).head.identity
+    for stored, match in [("not base64!", "not an encoded state"),
+                          (base64.b64encode(b"{broken").decode(), "not an encoded state"),
+                          (base64.b64encode(b"[1, 2]").decode(), "not a JSON object"),
+                          (42, "neither a state nor its encoding")]:
+        with pytest.raises(ValueError, match=match):
+            decode_state(stored, identity, None)
 
 
 def test_unknown_state_version_is_refused() -> None:
