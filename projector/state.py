@@ -162,8 +162,10 @@ def state_to_json(s: JobState) -> dict[str, Any]:
 # state's JSON (`state_to_json`), not as a JSON object. The state is the projector's own, and
 # PostgreSQL's jsonb input was the largest single cost of writing a row: an object means parsing its
 # numbers (39-digit event ids, microsecond times), building and sorting its containers, while a
-# string without escapes is one scan. Measured on 56,635 rows (bench/pg_row_cost.py): about 72 µs per
-# row written as an object, 56 as this string. Rows written before hold the object; both are read.
+# string without escapes is one scan. Measured on 56,635 rows of a table with all its indexes
+# (bench/pg_row_cost.py, server CPU per row, 3 and 5 runs): best 72.6 / 85.1 µs as this string, 75.4 /
+# 89.3 as an object (medians 72.9 / 86.3 and 84.9 / 95.0). Rows written before hold the object; both
+# are read. The row itself has no integer beyond 64 bits then, so orjson can encode it.
 
 def encode_state(s: JobState) -> str:
     """The state as stored in `fold_state`: base64 of its JSON (see above)."""
