@@ -344,10 +344,11 @@ def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, 
     - a child became, or stopped being, FAILED: its root;
     - a FAILED child moved to another root (its parent changed): the former root and the new one;
     - a root row is new, or was a child's until now: the root itself (children of it may have
-      failed before its own events arrived).
-    (In the throughput bench nearly every touched root is new, so this spares little there: the
-    recount is still about a fifth of PostgreSQL's time per event. It spares the recounts of the
-    roots of chains that run across many batches, as they do at low rates.)"""
+      failed before its own events arrived; a new root is inserted with the failed children of its
+      own batch, so the recount finds nothing to write unless earlier ones exist).
+    It spares the recounts of the roots of chains that run across many batches, as they do at low
+    rates; in the throughput bench nearly every touched root is new, and each costs one probe of its
+    own index and one of the failed-children index (REFRESH_ROOTS)."""
     roots: set[str] = set()
     for job_id, (after, _) in states.items():
         prior = before.get(job_id)
