@@ -18,7 +18,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
 
-from enrichlog.migrate import migrate  # noqa: E402
+from bench.projector import drop_database, fresh_database  # noqa: E402
 from producers.workload import WorkloadConfig, generate_events  # noqa: E402
 from projector import sql as q  # noqa: E402
 from projector.fold import fold_by_job  # noqa: E402
@@ -63,12 +62,8 @@ def main() -> None:
     server = os.environ.get("DATABASE_URL")
     if not server:
         sys.exit("DATABASE_URL is not set: start the services (enrichlog services up --env)")
-    name = f"bench_rows_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = server.rsplit("/", 1)[0] + "/" + name
+    url = fresh_database(server)
     try:
-        migrate(url)
         states = fold_by_job(generate_events(WorkloadConfig(chains=args.chains, seed=9, run_id="rows")))
         as_string = [row_doc(s, 1) for s in states.values()]
         as_object = []
@@ -93,8 +88,7 @@ def main() -> None:
         for label, per_row in results.items():
             print(f"{label:<16} best {min(per_row):6.1f} µs/row   median {statistics.median(per_row):6.1f}")
     finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(server, url)
 
 
 if __name__ == "__main__":
