@@ -6,8 +6,8 @@ Two figures, in µs of the process's CPU time per event, on generated workload e
 config gives the same events):
 - parse: `schemas.parse_event(raw)` of each event's wire bytes, per batch of `--batch` events
   kept in a list (as the pipeline keeps a decoded batch);
-- fold+row+json: per batch of `--batch` consecutive events, `fold_by_job(batch, {})`, `row_values`
-  of each touched job, and `row_doc` of those rows: what the store does before its upsert.
+- fold+row+json: per batch of `--batch` consecutive events, `fold_by_job(batch, {})`, and `row_lines`
+  of each touched job (its row as the upsert's parameters take it): what the store does before its upsert.
 The garbage collector stays on (its cost is part of the cost per event: every tracked object an
 event creates counts), but the benchmark's own inputs are frozen (`gc.freeze()`), as a service's
 startup heap would be, so that collections do not scan them. The collector's thresholds are
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from producers.workload import WorkloadConfig, generate_events  # noqa: E402
 from projector.fold import fold_by_job  # noqa: E402
-from projector.store import row_doc  # noqa: E402
+from projector.store import RowLines, row_lines  # noqa: E402
 from schemas import JobEvent, dump_event, parse_event  # noqa: E402
 
 
@@ -62,7 +62,8 @@ def _project_batches(events: list[JobEvent], batch: int) -> int:
         chunk = events[start:start + batch]
         states = fold_by_job(chunk, {})
         touched = {e.job_id: states[e.job_id] for e in chunk}
-        size += len(b"\n".join(row_doc(s, 1) for s in touched.values()))
+        lines = [row_lines(s, 1) for s in touched.values()]
+        size += sum(map(len, RowLines(*(b"\n".join(column) for column in zip(*lines, strict=True)))))
     return size
 
 

@@ -101,9 +101,13 @@ _SOURCES_OF_PROCESSOR: dict[str, tuple[str, ...]] = {
 }
 
 
-def row_values(state: JobState, failed_children: int = 0) -> dict[str, Any]:
-    """The row's column values, by column name in COLUMNS order: what `to_row` holds and what the
-    store sends as JSON (without building a JobRow, on the hot path)."""
+# The JSON columns, which the store sends apart from the row's other values (see projector.sql.UPSERT_DOCS).
+JSON_COLUMNS = ("metadata", "attempts", "fold_state")
+
+
+def row_scalars(state: JobState, failed_children: int = 0) -> dict[str, Any]:
+    """The row's column values but JSON_COLUMNS, by column name: what the store sends as the row's
+    JSON document (without building a JobRow, on the hot path)."""
     head, ident = state.head, state.head.identity
     detail = state.detail[1] if state.detail else None
     own = job_status(state)
@@ -140,18 +144,29 @@ def row_values(state: JobState, failed_children: int = 0) -> dict[str, Any]:
         "attempt": state.max_attempt,
         "duration_ms": head.duration_ms if terminal else None,
         "api_call_count": int(api_calls or 0),
-        "metadata": detail,
         "last_error": error.message if error else None,
         "last_error_code": error.code if error else None,
         "last_error_kind": error.kind if error else None,
-        "attempts": [_attempt_json(a) for a in state.attempts],
         "created_at": from_micros(state.first_seen),
         "started_at": None if state.first_started is None else from_micros(state.first_started),
         "finished_at": from_micros(head.key[3]) if terminal else None,
         "last_event_at": from_micros(state.last_event),
         "failed_children": failed_children if is_root else 0,
-        "fold_state": encode_state(state),
     }
+
+
+def attempts_json(state: JobState) -> list[dict[str, Any]]:
+    """The row's `attempts`: its attempt history, as JSON."""
+    return [_attempt_json(a) for a in state.attempts]
+
+
+def row_values(state: JobState, failed_children: int = 0) -> dict[str, Any]:
+    """Every column's value, by column name: what `to_row` holds."""
+    values = row_scalars(state, failed_children)
+    values["metadata"] = state.detail[1] if state.detail else None
+    values["attempts"] = attempts_json(state)
+    values["fold_state"] = encode_state(state)
+    return values
 
 
 def to_row(state: JobState, failed_children: int = 0) -> JobRow:

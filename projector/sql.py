@@ -42,15 +42,26 @@ _UPDATED = [c for c in COLUMNS if c not in ("id", "job_id", "failed_children", "
 # Each staged row carries the version it makes (fold_seq): a row is only updated from the version it
 # was folded from, so a row written meanwhile by someone else is left alone, and the row count
 # (inserted + updated) falls short of the staged rows: the caller then rolls the batch back.
-# The rows arrive as one text parameter, a JSON document (column name -> value) per line (JSON text
-# holds no raw newline): PostgreSQL turns each into a typed row (json_populate_record, in C), much
-# cheaper than adapting 36 values per row in Python, and, unlike COPY, it can be pipelined with the
-# rest of the transaction: one round trip for the positions, the rows and the roots.
+# The rows arrive as four text parameters, a line per row in each (JSON text and base64 hold no raw
+# newline), pipelined with the rest of the transaction (one round trip for the positions, the rows
+# and the roots), unlike COPY:
+# - docs: the row's other columns, a JSON document (column -> value) per line, which PostgreSQL turns
+#   into a typed row (json_populate_record, in C): much cheaper than adapting 36 values in Python;
+# - attempts and metadata: the JSON columns' text, parsed once by jsonb's input ("null": no metadata);
+# - states: fold_state's encoding (base64), made a jsonb string without any parsing.
+# Inside the document, the JSON columns cost far more: json_populate_record lexes them (its lexer
+# appends a string's characters one by one in PostgreSQL 15), then parses them again as jsonb, and a
+# string (fold_state) is first escaped back into JSON for that. Sent apart, PostgreSQL's CPU per row
+# fell by about a tenth (bench/pg_row_cost.py).
+_JSON_VALUES = {"attempts": "s.attempts::jsonb", "metadata": "s.metadata::jsonb", "fold_state": "to_jsonb(s.state)"}
 UPSERT_DOCS = sql.SQL(
     """
 INSERT INTO enrichment_logs AS l ({cols}, fold_seq)
 SELECT {rcols}, r.fold_seq
-  FROM unnest(string_to_array(%(docs)t::text, E'\\n')) AS s(doc),
+  FROM unnest(string_to_array(%(docs)t::text, E'\\n'),
+              string_to_array(%(attempts)t::text, E'\\n'),
+              string_to_array(%(metadata)t::text, E'\\n', 'null'),
+              string_to_array(%(states)t::text, E'\\n')) AS s(doc, attempts, metadata, state),
        json_populate_record(NULL::enrichment_logs, s.doc::json) AS r
 ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO UPDATE SET
     {updates},
@@ -62,7 +73,9 @@ WHERE coalesce(l.fold_seq, 0) = EXCLUDED.fold_seq - 1
 """
 ).format(
     cols=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
-    rcols=sql.SQL(", ").join(sql.Identifier("r", c) for c in COLUMNS),
+    rcols=sql.SQL(", ").join(
+        sql.SQL(_JSON_VALUES[c]) if c in _JSON_VALUES else sql.Identifier("r", c) for c in COLUMNS
+    ),
     updates=sql.SQL(",\n    ").join(
         sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in _UPDATED
     ),

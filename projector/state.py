@@ -163,13 +163,18 @@ def state_to_json(s: JobState) -> dict[str, Any]:
 # PostgreSQL's jsonb input was the largest single cost of writing a row: an object means parsing its
 # numbers (39-digit event ids, microsecond times), building and sorting its containers, while a
 # string without escapes is one scan. Measured on 56,635 rows of a table with all its indexes
-# (bench/pg_row_cost.py, server CPU per row, 3 and 5 runs): best 72.6 / 85.1 µs as this string, 75.4 /
+# (bench/pg_row_cost.py at fca8df4, server CPU per row, 3 and 5 runs): best 72.6 / 85.1 µs as this string, 75.4 /
 # 89.3 as an object (medians 72.9 / 86.3 and 84.9 / 95.0). Rows written before hold the object; both
 # are read. The row itself has no integer beyond 64 bits then, so orjson can encode it.
 
 def encode_state(s: JobState) -> str:
     """The state as stored in `fold_state`: base64 of its JSON (see above)."""
-    return binascii.b2a_base64(orjson.dumps(state_to_json(s)), newline=False).decode("ascii")
+    return encode_state_ascii(s).decode("ascii")
+
+
+def encode_state_ascii(s: JobState) -> bytes:
+    """`encode_state` as ASCII bytes, as the store sends it."""
+    return binascii.b2a_base64(orjson.dumps(state_to_json(s)), newline=False)
 
 
 def stored_state_json(stored: Any) -> dict[str, Any]:

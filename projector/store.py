@@ -26,8 +26,8 @@ from psycopg.types.json import Jsonb
 from projector import sql as q
 from projector.errors import StoreError, StoreUnavailable
 from projector.fold import fold_by_job, job_status
-from projector.rows import COLUMNS, failed_children_of, row_values, state_of_row, to_row
-from projector.state import JobState
+from projector.rows import COLUMNS, attempts_json, failed_children_of, row_scalars, state_of_row, to_row
+from projector.state import JobState, encode_state_ascii
 from schemas import JobEvent
 
 
@@ -85,8 +85,17 @@ class Prepared:
     end: dict[tuple[str, int], int]  # where it stands after
     states: dict[str, tuple[JobState, int]]  # every touched job's new state and row version
     roots: list[str]
-    data: bytes  # the rows, one JSON document (column -> value) per line, UTF-8
+    rows: RowLines
     result: ApplyResult
+
+
+class RowLines(NamedTuple):
+    """A batch's rows as UPSERT_DOCS takes them: per parameter, a line per row, UTF-8 (see row_lines)."""
+
+    docs: bytes
+    attempts: bytes
+    metadata: bytes
+    states: bytes
 
 
 class Utf8Text(bytes):
@@ -105,6 +114,7 @@ class _Stale(Exception):
     """The database is not where a folded batch assumed: someone else wrote the rows or positions."""
 
 
+_NO_ROWS = RowLines(b"", b"", b"", b"")
 _IN_TRANSACTION_ATTEMPTS = 5
 _YIELD_EVERY = 250  # rows encoded between two yields to the event loop
 
@@ -221,7 +231,7 @@ class PostgresStore:
                 fresh.append(m.event)
         states: dict[str, tuple[JobState, int]] = {}
         roots: list[str] = []
-        docs: list[bytes] = []
+        lines: list[tuple[bytes, bytes, bytes, bytes]] = []
         if fresh:
             before = {j: st for j, (st, _) in stored.items()}
             new_states = fold_by_job(fresh, before)
@@ -233,13 +243,14 @@ class PostgresStore:
             for i, (job_id, (st, seq)) in enumerate(states.items(), 1):
                 # A new root row starts with the failed children this batch knows of; the recount
                 # (REFRESH_ROOTS) adds any stored earlier, and has nothing to update otherwise.
-                docs.append(row_doc(st, seq, failed.get(job_id, 0) if job_id not in before else 0))
+                lines.append(row_lines(st, seq, failed.get(job_id, 0) if job_id not in before else 0))
                 if i % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             roots = roots_to_recount(states, before)
             result.applied, result.rows = len(fresh), len(states)
         end = {tp: max(start[tp], nxt) for tp, nxt in result.next_offsets.items()}
-        return Prepared(epoch, start, end, states, roots, b"\n".join(docs), result)
+        rows = RowLines(*(b"\n".join(column) for column in zip(*lines, strict=True))) if lines else _NO_ROWS
+        return Prepared(epoch, start, end, states, roots, rows, result)
 
     async def apply(self, batch: Sequence[Positioned], prepared: Prepared | None = None) -> ApplyResult:
         if not batch:
@@ -319,7 +330,10 @@ class PostgresStore:
                          prepared: Prepared) -> psycopg.AsyncCursor[Any] | None:
         if not prepared.states:
             return None
-        upsert = await conn.execute(q.UPSERT_DOCS, {"docs": Utf8Text(prepared.data)})
+        rows = prepared.rows
+        upsert = await conn.execute(q.UPSERT_DOCS, {
+            "docs": Utf8Text(rows.docs), "attempts": Utf8Text(rows.attempts),
+            "metadata": Utf8Text(rows.metadata), "states": Utf8Text(rows.states)})
         await conn.execute(q.REFRESH_ROOTS, {"roots": prepared.roots})
         return upsert
 
@@ -375,14 +389,17 @@ def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, 
     return sorted(roots)
 
 
-def row_doc(state: JobState, fold_seq: int, failed_children: int = 0) -> bytes:
-    """The row of a state, as the JSON document (column -> value) UPSERT_DOCS takes. `failed_children`
+def row_lines(state: JobState, fold_seq: int, failed_children: int = 0) -> tuple[bytes, bytes, bytes, bytes]:
+    """The row of a state as UPSERT_DOCS takes it: its document (the columns but the JSON ones, and
+    fold_seq), its attempts, its metadata ("null" for none) and its encoded fold_state. `failed_children`
     is only used when the row is inserted (the upsert keeps a stored row's count). orjson: a third
     cheaper than pydantic-core's encoder on these dicts; it refuses integers beyond 64 bits, and a
     row has none (the 128-bit event ids are inside the encoded fold_state, the schema bounds counts)."""
-    values = row_values(state, failed_children)  # a fresh dict: adding the key copies nothing
+    values = row_scalars(state, failed_children)  # a fresh dict: adding the key copies nothing
     values["fold_seq"] = fold_seq
-    return orjson.dumps(values)
+    detail = state.detail
+    return (orjson.dumps(values), orjson.dumps(attempts_json(state)),
+            b"null" if detail is None else orjson.dumps(detail[1]), encode_state_ascii(state))
 
 
 def db_values(row: Any) -> list[Any]:
