@@ -26,8 +26,16 @@ from psycopg.types.json import Jsonb
 from projector import sql as q
 from projector.errors import StoreError, StoreUnavailable
 from projector.fold import fold_by_job, job_status
-from projector.rows import COLUMNS, attempts_json, failed_children_of, row_scalars, state_of_row, to_row
-from projector.state import JobState, encode_state_ascii
+from projector.rows import (
+    COLUMNS,
+    attempts_json,
+    failed_children_of,
+    row_id_hex,
+    row_scalars,
+    state_of_row,
+    to_row,
+)
+from projector.state import JobState, encode_state_ascii, from_micros
 from schemas import JobEvent
 
 
@@ -395,10 +403,11 @@ def row_lines(state: JobState, fold_seq: int, failed_children: int = 0) -> tuple
     is only used when the row is inserted (the upsert keeps a stored row's count). orjson: a third
     cheaper than pydantic-core's encoder on these dicts; it refuses integers beyond 64 bits, and a
     row has none (the 128-bit event ids are inside the encoded fold_state, the schema bounds counts)."""
-    values = row_scalars(state, failed_children)  # a fresh dict: adding the key copies nothing
+    values = row_scalars(state, failed_children)  # a fresh dict: adding keys copies nothing
+    values["id"] = row_id_hex(state.job_id)
     values["fold_seq"] = fold_seq
     detail = state.detail
-    return (orjson.dumps(values), orjson.dumps(attempts_json(state)),
+    return (orjson.dumps(values), orjson.dumps(attempts_json(state, from_micros)),
             b"null" if detail is None else orjson.dumps(detail[1]), encode_state_ascii(state))
 
 
