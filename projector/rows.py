@@ -110,12 +110,9 @@ _SOURCES_OF_PROCESSOR: dict[str, tuple[str, ...]] = {
 }
 
 
-# The columns that the store sends apart from the row's document (see projector.store.row_lines).
-APART = ("id", "metadata", "attempts", "fold_state")
-
-
 def row_scalars(state: JobState, failed_children: int = 0) -> dict[str, Any]:
-    """The row's column values but APART, by column name: what the store sends as the row's JSON
+    """The row's column values by column name, but id, metadata, attempts and fold_state, which the
+    store sends apart from the rest (projector.store.row_lines): what it sends as the row's JSON
     document (without building a JobRow, on the hot path)."""
     head, ident = state.head, state.head.identity
     detail = state.detail[1] if state.detail else None
