@@ -107,7 +107,7 @@ class RowLines(NamedTuple):
 
 
 class Utf8Text(bytes):
-    """Text already encoded as UTF-8 (the rows' documents, about a megabyte a batch), sent as a text
+    """Text already encoded as UTF-8 (the rows' lines, about a megabyte a batch), sent as a text
     parameter as it is: a str would be decoded from the encoder's bytes, then encoded again by psycopg."""
 
 
