@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from producers.workload import WorkloadConfig, generate_events  # noqa: E402
 from projector.fold import fold_by_job  # noqa: E402
-from projector.store import RowLines, row_lines  # noqa: E402
+from projector.store import join_row_lines, row_lines  # noqa: E402
 from schemas import JobEvent, dump_event, parse_event  # noqa: E402
 
 
@@ -62,8 +62,7 @@ def _project_batches(events: list[JobEvent], batch: int) -> int:
         chunk = events[start:start + batch]
         states = fold_by_job(chunk, {})
         touched = {e.job_id: states[e.job_id] for e in chunk}
-        lines = [row_lines(s, 1) for s in touched.values()]
-        size += sum(map(len, RowLines(*(b"\n".join(column) for column in zip(*lines, strict=True)))))
+        size += sum(map(len, join_row_lines([row_lines(s, 1) for s in touched.values()])))
     return size
 
 

@@ -32,7 +32,7 @@ from producers.workload import WorkloadConfig, generate_events  # noqa: E402
 from projector import sql as q  # noqa: E402
 from projector.fold import fold_by_job  # noqa: E402
 from projector.rows import row_values  # noqa: E402
-from projector.store import RowLines, row_lines  # noqa: E402
+from projector.store import join_row_lines, row_lines  # noqa: E402
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -80,7 +80,7 @@ def main() -> None:
         apart, one = [], []
         for i in range(0, len(states_seq), args.batch):
             chunk = states_seq[i:i + args.batch]
-            lines = RowLines(*(b"\n".join(c) for c in zip(*(row_lines(st, 1) for st in chunk), strict=True)))
+            lines = join_row_lines([row_lines(st, 1) for st in chunk])
             apart.append((q.UPSERT_DOCS, {k: v.decode() for k, v in lines._asdict().items()}))
             one.append((ONE_DOCUMENT, {"docs": b"\n".join(orjson.dumps({**row_values(st), "fold_seq": 1})
                                                           for st in chunk).decode()}))

@@ -257,8 +257,7 @@ class PostgresStore:
             roots = roots_to_recount(states, before)
             result.applied, result.rows = len(fresh), len(states)
         end = {tp: max(start[tp], nxt) for tp, nxt in result.next_offsets.items()}
-        rows = RowLines(*(b"\n".join(column) for column in zip(*lines, strict=True))) if lines else _NO_ROWS
-        return Prepared(epoch, start, end, states, roots, rows, result)
+        return Prepared(epoch, start, end, states, roots, join_row_lines(lines), result)
 
     async def apply(self, batch: Sequence[Positioned], prepared: Prepared | None = None) -> ApplyResult:
         if not batch:
@@ -409,6 +408,13 @@ def row_lines(state: JobState, fold_seq: int, failed_children: int = 0) -> tuple
     detail = state.detail
     return (orjson.dumps(values), orjson.dumps(attempts_json(state, from_micros)),
             b"null" if detail is None else orjson.dumps(detail[1]), encode_state_ascii(state))
+
+
+def join_row_lines(lines: Sequence[tuple[bytes, bytes, bytes, bytes]]) -> RowLines:
+    """The `row_lines` of a batch's rows as the upsert's parameters: each part's lines joined."""
+    if not lines:
+        return _NO_ROWS
+    return RowLines(*(b"\n".join(part) for part in zip(*lines, strict=True)))
 
 
 def db_values(row: Any) -> list[Any]:
