@@ -6,8 +6,9 @@ Two figures, in µs of the process's CPU time per event, on generated workload e
 config gives the same events):
 - parse: `schemas.parse_event(raw)` of each event's wire bytes, per batch of `--batch` events
   kept in a list (as the pipeline keeps a decoded batch);
-- fold+row+json: per batch of `--batch` consecutive events, `fold_by_job(batch, {})`, and `row_lines`
-  of each touched job (its row as the upsert's parameters take it): what the store does before its upsert.
+- fold+rows: per batch of `--batch` consecutive events, `fold_by_job(batch, {})`, and `row_copy` of
+  each touched job (its row as the store copies it, projector.pgcopy): what the store does before
+  its COPY.
 The garbage collector stays on (its cost is part of the cost per event: every tracked object an
 event creates counts), but the benchmark's own inputs are frozen (`gc.freeze()`), as a service's
 startup heap would be, so that collections do not scan them. The collector's thresholds are
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from producers.workload import WorkloadConfig, generate_events  # noqa: E402
 from projector.fold import fold_by_job  # noqa: E402
-from projector.store import join_row_lines, row_lines  # noqa: E402
+from projector.pgcopy import copy_data, row_copy  # noqa: E402
 from schemas import JobEvent, dump_event, parse_event  # noqa: E402
 
 
@@ -62,7 +63,7 @@ def _project_batches(events: list[JobEvent], batch: int) -> int:
         chunk = events[start:start + batch]
         states = fold_by_job(chunk, {})
         touched = {e.job_id: states[e.job_id] for e in chunk}
-        size += sum(map(len, join_row_lines([row_lines(s, 1) for s in touched.values()])))
+        size += len(copy_data(row_copy(s, 1) for s in touched.values()))
     return size
 
 
@@ -98,7 +99,7 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     _project_batches(parsed, args.batch)  # warm-up
-    _report("fold+row+json", _timed(lambda: _project_batches(parsed, args.batch), args.repeat), len(parsed))
+    _report("fold+rows", _timed(lambda: _project_batches(parsed, args.batch), args.repeat), len(parsed))
 
 
 if __name__ == "__main__":

@@ -1,40 +1,79 @@
-"""PostgreSQL's cost of writing projected rows: the projector's upsert (projector.sql.UPSERT_DOCS) of
-generated rows into a fresh, migrated database, in µs of the server backend's CPU per row.
+"""PostgreSQL's cost of writing projected rows, in µs of the server backend's CPU per row: the
+projector's ways of writing them (projector.store, projector.pgcopy) beside the form it used before.
 
     DATABASE_URL=postgresql://enrichlog@127.0.0.1:55432/enrichlog .venv/bin/python bench/pg_row_cost.py
 
-The same rows are written in two forms, alternately, each `--repeat` times into the emptied table:
-- `columns apart`: as the projector sends them (projector.store.row_lines): the JSON columns
-  (attempts, metadata, fold_state) as parameters of their own, the other columns as a JSON document;
-- `one document`: every column in the row's JSON document, as the projector sent them before.
-The backend's CPU is read from /proc (the server runs on this machine), so the figure does not
-count the client, and varies less than wall time on a shared machine. Best and median are printed.
+Generated rows are written into a fresh, migrated database, `--batch` rows per transaction, each
+form `--repeat` times, the forms in turn:
+- `copy`: the rows of jobs without a stored row, as the projector inserts them: binary COPY
+  straight into the table (projector.sql.COPY_NEW_ROWS);
+- `stage+upsert`: the same new rows through the projector's path for stored jobs, binary COPY into
+  the staging table then INSERT ... ON CONFLICT (projector.sql.UPSERT_STAGED): what sending every row
+  that way would cost;
+- `json documents`: the same new rows as the projector sent them before: one JSON document per row
+  (its JSON columns apart) turned into columns by json_populate_record in one INSERT ... ON CONFLICT;
+- `stage+upsert (update)`: the update path: every row is stored already (version 1) and its next
+  version is written over it.
+The three insert forms must leave the same table (checksums compared; the bench exits non-zero if
+not). The backend's CPU is read from /proc (the server runs on this machine), so the figure does
+not count the client, and varies less than wall time on a shared machine. Best and median are printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
 
 from bench.projector import drop_database, fresh_database  # noqa: E402
 from producers.workload import WorkloadConfig, generate_events  # noqa: E402
 from projector import sql as q  # noqa: E402
 from projector.fold import fold_by_job  # noqa: E402
-from projector.rows import row_values  # noqa: E402
-from projector.store import join_row_lines, row_lines  # noqa: E402
+from projector.pgcopy import copy_data, row_copy  # noqa: E402
+from projector.rows import COLUMNS, row_values  # noqa: E402
+from projector.state import JobState  # noqa: E402
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+# The former upsert: per row a JSON document of the columns but the JSON ones, which come apart.
+_JSON_APART = ("metadata", "attempts", "fold_state")
+_DOC_VALUES = {"attempts": "s.attempts::jsonb", "metadata": "s.metadata::jsonb", "fold_state": "to_jsonb(s.state)"}
+JSON_DOCUMENTS = sql.SQL("""
+INSERT INTO enrichment_logs AS l ({cols}, fold_seq)
+SELECT {values}, r.fold_seq
+  FROM unnest(string_to_array(%(docs)s::text, E'\\n'), string_to_array(%(attempts)s::text, E'\\n'),
+              string_to_array(%(metadata)s::text, E'\\n', 'null'), string_to_array(%(states)s::text, E'\\n'))
+       AS s(doc, attempts, metadata, state),
+       json_populate_record(NULL::enrichment_logs, s.doc::json) AS r
+ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO NOTHING
+""").format(
+    cols=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
+    values=sql.SQL(", ").join(sql.SQL(_DOC_VALUES[c]) if c in _DOC_VALUES else sql.Identifier("r", c) for c in COLUMNS),
+).as_string(None)
+
+
+def json_documents(states: list[JobState], seq: int) -> dict[str, str]:
+    docs, attempts, metadata, fold_states = [], [], [], []
+    for st in states:
+        values = row_values(st)
+        attempts.append(orjson.dumps(values.pop("attempts")).decode())
+        metadata.append(orjson.dumps(values.pop("metadata")).decode())
+        fold_states.append(values.pop("fold_state"))
+        docs.append(orjson.dumps({**values, "fold_seq": seq}).decode())
+    return {"docs": "\n".join(docs), "attempts": "\n".join(attempts), "metadata": "\n".join(metadata),
+            "states": "\n".join(fold_states)}
 
 
 def backend_cpu_s(pid: int) -> float:
@@ -42,26 +81,9 @@ def backend_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
 
 
-# The former upsert: the same statement, with every column taken from the row's document.
-ONE_DOCUMENT = re.sub(
-    r"unnest\(string_to_array\(%\(docs\)t.*?AS s\(doc, attempts, metadata, state\)",
-    "unnest(string_to_array(%(docs)t::text, E'\\\\n')) AS s(doc)", q.UPSERT_DOCS, flags=re.S)
-for _apart, _in_doc in (("s.attempts::jsonb", "attempts"), ("s.metadata::jsonb", "metadata"),
-                        ("to_jsonb(s.state)", "fold_state")):
-    ONE_DOCUMENT = ONE_DOCUMENT.replace(_apart, f'"r"."{_in_doc}"')
-if "AS s(doc)" not in ONE_DOCUMENT or "s.state" in ONE_DOCUMENT:
-    raise SystemExit("projector.sql.UPSERT_DOCS changed: update ONE_DOCUMENT")
-
-
-def write_all(conn: psycopg.Connection, pid: int, batches: list[tuple[str, dict[str, str]]]) -> float:
-    """CPU seconds of the backend to run every (statement, parameters), one transaction each."""
-    conn.execute("TRUNCATE enrichment_logs")
-    conn.commit()
-    before = backend_cpu_s(pid)
-    for statement, params in batches:
-        conn.execute(statement, params)
-        conn.commit()
-    return backend_cpu_s(pid) - before
+def _copy(conn: psycopg.Connection[Any], statement: str, data: bytes) -> None:
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.write(data)
 
 
 def main() -> None:
@@ -75,38 +97,67 @@ def main() -> None:
         sys.exit("DATABASE_URL is not set: start the services (enrichlog services up --env)")
     url = fresh_database(server)
     try:
-        states = fold_by_job(generate_events(WorkloadConfig(chains=args.chains, seed=9, run_id="rows")))
-        states_seq = list(states.values())
-        apart, one = [], []
-        for i in range(0, len(states_seq), args.batch):
-            chunk = states_seq[i:i + args.batch]
-            lines = join_row_lines([row_lines(st, 1) for st in chunk])
-            apart.append((q.UPSERT_DOCS, {k: v.decode() for k, v in lines._asdict().items()}))
-            one.append((ONE_DOCUMENT, {"docs": b"\n".join(orjson.dumps({**row_values(st), "fold_seq": 1})
-                                                          for st in chunk).decode()}))
-        rows = len(states_seq)
+        states = list(fold_by_job(generate_events(WorkloadConfig(chains=args.chains, seed=9, run_id="rows"))).values())
+        chunks = [states[i:i + args.batch] for i in range(0, len(states), args.batch)]
+        first = [copy_data(row_copy(st, 1) for st in chunk) for chunk in chunks]
+        second = [copy_data(row_copy(st, 2) for st in chunk) for chunk in chunks]
+        documents = [json_documents(chunk, 1) for chunk in chunks]
+        rows = len(states)
         print(f"{rows:,} rows, {args.batch:,} per transaction; bytes sent per row: "
-              f"{sum(len(v) for _, p in apart for v in p.values()) / rows:,.0f} (columns apart), "
-              f"{sum(len(p['docs']) for _, p in one) / rows:,.0f} (one document)")
-        results: dict[str, list[float]] = {"columns apart": [], "one document": []}
-        tables: set[str] = set()  # a checksum of the table after each run: both forms write the same rows
+              f"{sum(map(len, first)) / rows:,.0f} (binary COPY), "
+              f"{sum(len(v) for d in documents for v in d.values()) / rows:,.0f} (JSON documents)")
         with psycopg.connect(url) as conn:
             pid = conn.info.backend_pid
-            for _ in range(args.repeat):
-                for label, batches in (("columns apart", apart), ("one document", one)):
-                    start = time.perf_counter()
-                    cpu = write_all(conn, pid, batches)
-                    results[label].append(cpu / rows * 1e6)
-                    tables.add(conn.execute("SELECT md5(string_agg(l::text, '|' ORDER BY job_id)) "
-                                            "FROM enrichment_logs l").fetchone()[0])  # type: ignore[index]
+            conn.execute(q.CREATE_STAGE)
+            conn.commit()
+
+            def insert_copy() -> None:
+                for data in first:
+                    _copy(conn, q.COPY_NEW_ROWS, data)
                     conn.commit()
-                    print(f"  {label}: {cpu / rows * 1e6:6.1f} µs of server CPU per row "
-                          f"({time.perf_counter() - start:.1f} s)", flush=True)
+
+            def staged(batches: list[bytes]) -> Callable[[], None]:
+                def write() -> None:
+                    for data in batches:
+                        _copy(conn, q.COPY_STAGE, data)
+                        conn.execute(q.UPSERT_STAGED)
+                        conn.commit()
+                return write
+
+            def insert_documents() -> None:
+                for params in documents:
+                    conn.execute(JSON_DOCUMENTS, params)
+                    conn.commit()
+
+            forms: list[tuple[str, Callable[[], None], Callable[[], None] | None]] = [
+                ("copy", insert_copy, None),
+                ("stage+upsert", staged(first), None),
+                ("json documents", insert_documents, None),
+                ("stage+upsert (update)", staged(second), insert_copy),
+            ]
+            results: dict[str, list[float]] = {label: [] for label, _, _ in forms}
+            tables: set[str] = set()  # a checksum of the table after each insert form
+            for _ in range(args.repeat):
+                for label, write, setup in forms:
+                    conn.execute("TRUNCATE enrichment_logs")
+                    conn.commit()
+                    if setup is not None:
+                        setup()
+                    start, before = time.perf_counter(), backend_cpu_s(pid)
+                    write()
+                    per_row = (backend_cpu_s(pid) - before) / rows * 1e6
+                    results[label].append(per_row)
+                    if setup is None:
+                        tables.add(conn.execute("SELECT md5(string_agg(l::text, '|' ORDER BY job_id)) "
+                                                "FROM enrichment_logs l").fetchone()[0])  # type: ignore[index]
+                        conn.commit()
+                    print(f"  {label}: {per_row:6.1f} µs of server CPU per row ({time.perf_counter() - start:.1f} s)",
+                          flush=True)
         for label, per_row in results.items():
-            print(f"{label:<16} best {min(per_row):6.1f} µs/row   median {statistics.median(per_row):6.1f}")
+            print(f"{label:<22} best {min(per_row):6.1f} µs/row   median {statistics.median(per_row):6.1f}")
         if len(tables) != 1:
-            raise SystemExit(f"the two forms wrote different tables ({len(tables)} checksums)")
-        print("both forms wrote the same table")
+            raise SystemExit(f"the insert forms wrote different tables ({len(tables)} checksums)")
+        print("the insert forms wrote the same table")
     finally:
         drop_database(server, url)
 

@@ -38,13 +38,13 @@ def row_id(job_id: str) -> uuid.UUID:
     return uuid.UUID(bytes=hashlib.sha1(_NAMESPACE_BYTES + job_id.encode()).digest()[:16], version=5)
 
 
-def row_id_hex(job_id: str) -> str:
-    """`row_id(job_id).hex`, as PostgreSQL's uuid input takes it, without building a UUID (whose
-    constructor is Python code): the hot path sends it."""
+def row_id_bytes(job_id: str) -> bytearray:
+    """`row_id(job_id).bytes`, without building a UUID (whose constructor is Python code): the hot
+    path writes the id's 16 bytes as they are (binary COPY, projector.pgcopy)."""
     b = bytearray(hashlib.sha1(_NAMESPACE_BYTES + job_id.encode()).digest()[:16])
     b[6] = b[6] & 0x0F | 0x50  # version 5
     b[8] = b[8] & 0x3F | 0x80  # RFC 4122 variant
-    return b.hex()
+    return b
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +110,24 @@ _SOURCES_OF_PROCESSOR: dict[str, tuple[str, ...]] = {
 }
 
 
-def row_scalars(state: JobState, failed_children: int = 0) -> dict[str, Any]:
-    """The row's column values by column name, but id, metadata, attempts and fold_state, which the
-    store sends apart from the rest (projector.store.row_lines): what it sends as the row's JSON
-    document (without building a JobRow, on the hot path)."""
+# The columns `row_fields` gives, in its order: every column but the id and the JSON ones (metadata,
+# attempts, fold_state), which are made apart (row_values; the store's projector.pgcopy.row_copy).
+FIELD_COLUMNS: tuple[str, ...] = (
+    "job_id", "operation", "entity_type", "entity_id", "artist_id", "album_id", "track_id", "parent_job_id",
+    "is_root_job", "triggered_by", "user_id", "status", "job_status", "reason", "sources", "fields_enriched",
+    "data_quality_before", "data_quality_after", "error_message", "error_code", "retry_count", "attempt",
+    "duration_ms", "api_call_count", "last_error", "last_error_code", "last_error_kind",
+    "created_at", "started_at", "finished_at", "last_event_at", "failed_children",
+)
+# Of those, the times: `row_fields` gives them in µs since the epoch (None: no such time).
+TIME_COLUMNS: tuple[str, ...] = ("created_at", "started_at", "finished_at", "last_event_at")
+if sorted((*FIELD_COLUMNS, "id", "metadata", "attempts", "fold_state")) != sorted(COLUMNS):
+    raise RuntimeError("FIELD_COLUMNS must be the JobRow's columns but id, metadata, attempts and fold_state")
+
+
+def row_fields(state: JobState, failed_children: int = 0) -> tuple[Any, ...]:
+    """The row's FIELD_COLUMNS values, in that order, times in µs: the one place that decides them,
+    for `to_row` and for the store's binary rows alike. A tuple, not a dict: on the hot path."""
     head, ident = state.head, state.head.identity
     detail = state.detail[1] if state.detail else None
     own = job_status(state)
@@ -124,40 +138,40 @@ def row_scalars(state: JobState, failed_children: int = 0) -> dict[str, Any]:
     detail_get = detail.get if detail else _EMPTY.get
     sources = detail_get("sources") or _SOURCES_OF_PROCESSOR.get(str(detail_get("processor")), ())
     api_calls = head.api_call_count if head.api_call_count is not None else detail_get("apiCallCount")
-    return {
-        "job_id": state.job_id,
-        "operation": ident.job_type,
-        "entity_type": ident.entity_type,
-        "entity_id": ident.entity_id,
-        "artist_id": ident.artist_id,
-        "album_id": ident.album_id,
-        "track_id": ident.track_id,
-        "parent_job_id": ident.parent_job_id,
-        "is_root_job": is_root,
-        "triggered_by": ident.triggered_by,
-        "user_id": ident.user_id,
-        "status": display_status(own, is_root, failed_children),
-        "job_status": own,
-        "reason": state.reason[1] if state.reason else None,
-        "sources": list(sources),
-        "fields_enriched": list(detail_get("fieldsEnriched") or ()),
-        "data_quality_before": detail_get("dataQualityBefore"),
-        "data_quality_after": detail_get("dataQualityAfter"),
-        "error_message": failed_error.message if failed_error else None,
-        "error_code": failed_error.code if failed_error else None,
-        "retry_count": state.retry_count,
-        "attempt": state.max_attempt,
-        "duration_ms": head.duration_ms if terminal else None,
-        "api_call_count": int(api_calls or 0),
-        "last_error": error.message if error else None,
-        "last_error_code": error.code if error else None,
-        "last_error_kind": error.kind if error else None,
-        "created_at": from_micros(state.first_seen),
-        "started_at": None if state.first_started is None else from_micros(state.first_started),
-        "finished_at": from_micros(head.key[3]) if terminal else None,
-        "last_event_at": from_micros(state.last_event),
-        "failed_children": failed_children if is_root else 0,
-    }
+    return (
+        state.job_id,
+        ident.job_type,
+        ident.entity_type,
+        ident.entity_id,
+        ident.artist_id,
+        ident.album_id,
+        ident.track_id,
+        ident.parent_job_id,
+        is_root,
+        ident.triggered_by,
+        ident.user_id,
+        display_status(own, is_root, failed_children),
+        own,
+        state.reason[1] if state.reason else None,
+        sources,
+        detail_get("fieldsEnriched") or (),
+        detail_get("dataQualityBefore"),
+        detail_get("dataQualityAfter"),
+        failed_error.message if failed_error else None,
+        failed_error.code if failed_error else None,
+        state.retry_count,
+        state.max_attempt,
+        head.duration_ms if terminal else None,
+        int(api_calls or 0),
+        error.message if error else None,
+        error.code if error else None,
+        error.kind if error else None,
+        state.first_seen,
+        state.first_started,
+        head.key[3] if terminal else None,
+        state.last_event,
+        failed_children if is_root else 0,
+    )
 
 
 def attempts_json(state: JobState, stamp: Callable[[int], Any] = iso_from_micros) -> list[dict[str, Any]]:
@@ -169,7 +183,12 @@ def attempts_json(state: JobState, stamp: Callable[[int], Any] = iso_from_micros
 
 def row_values(state: JobState, failed_children: int = 0) -> dict[str, Any]:
     """Every column's value, by column name: what `to_row` holds."""
-    values = row_scalars(state, failed_children)
+    values = dict(zip(FIELD_COLUMNS, row_fields(state, failed_children), strict=True))
+    for column in TIME_COLUMNS:
+        if values[column] is not None:
+            values[column] = from_micros(values[column])
+    values["sources"] = list(values["sources"])
+    values["fields_enriched"] = list(values["fields_enriched"])
     values["id"] = row_id(state.job_id)
     values["metadata"] = state.detail[1] if state.detail else None
     values["attempts"] = attempts_json(state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from projector.pgcopy import COPY_COLUMNS
 from projector.rows import COLUMNS, STATE_COLUMNS
 
 # Creates the batch's position rows when missing and locks them (DO UPDATE takes the row lock) until
@@ -35,6 +36,21 @@ SELECT partition, next_offset FROM enrichment_log_positions
  WHERE consumer = %(consumer)s AND topic = %(topic)s AND partition = ANY(%(partitions)s::int[])
 """
 
+# The batch's rows arrive by COPY in PostgreSQL's binary form (projector.pgcopy: no parsing but the
+# JSON columns'), in COPY_COLUMNS order: those of jobs without a stored row straight into the table,
+# the others into the writer connection's staging table (a temporary table, emptied at each commit),
+# from which they are upserted.
+_COPY_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS)
+STAGE = "enrichment_log_stage"
+CREATE_STAGE = sql.SQL(
+    "CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {cols} FROM enrichment_logs "
+    "WITH NO DATA"
+).format(stage=sql.Identifier(STAGE), cols=_COPY_COLUMNS).as_string(None)
+COPY_NEW_ROWS = sql.SQL("COPY enrichment_logs ({cols}) FROM STDIN (FORMAT BINARY)").format(
+    cols=_COPY_COLUMNS).as_string(None)
+COPY_STAGE = sql.SQL("COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)").format(
+    stage=sql.Identifier(STAGE), cols=_COPY_COLUMNS).as_string(None)
+
 # Everything but failed_children is the fold's; status keeps PARTIAL for a root with failed
 # children (the same rule as projector.fold.display_status).
 _UPDATED = [c for c in COLUMNS if c not in ("id", "job_id", "failed_children", "status")]
@@ -42,28 +58,10 @@ _UPDATED = [c for c in COLUMNS if c not in ("id", "job_id", "failed_children", "
 # Each staged row carries the version it makes (fold_seq): a row is only updated from the version it
 # was folded from, so a row written meanwhile by someone else is left alone, and the row count
 # (inserted + updated) falls short of the staged rows: the caller then rolls the batch back.
-# The rows arrive as four text parameters, a line per row in each (JSON text and base64 hold no raw
-# newline), pipelined with the rest of the transaction (one round trip for the positions, the rows
-# and the roots), unlike COPY:
-# - docs: the row's other columns, a JSON document (column -> value) per line, which PostgreSQL turns
-#   into a typed row (json_populate_record, in C): much cheaper than adapting 36 values in Python;
-# - attempts and metadata: the JSON columns' text, parsed once by jsonb's input ("null": no metadata);
-# - states: fold_state's encoding (base64), made a jsonb string without any parsing.
-# Inside the document, the JSON columns cost far more: json_populate_record lexes them (its lexer
-# appends a string's characters one by one in PostgreSQL 15), then parses them again as jsonb, and a
-# string (fold_state) is first escaped back into JSON for that. Sent apart, PostgreSQL's CPU per row
-# fell by 12 % (best of 5 runs) to 17 % (median) (bench/pg_row_cost.py).
-# The row's id is sent as 32 hex digits, which uuid's input takes as well as the hyphenated form.
-_JSON_VALUES = {"attempts": "s.attempts::jsonb", "metadata": "s.metadata::jsonb", "fold_state": "to_jsonb(s.state)"}
-UPSERT_DOCS = sql.SQL(
+UPSERT_STAGED = sql.SQL(
     """
-INSERT INTO enrichment_logs AS l ({cols}, fold_seq)
-SELECT {rcols}, r.fold_seq
-  FROM unnest(string_to_array(%(docs)t::text, E'\\n'),
-              string_to_array(%(attempts)t::text, E'\\n'),
-              string_to_array(%(metadata)t::text, E'\\n', 'null'),
-              string_to_array(%(states)t::text, E'\\n')) AS s(doc, attempts, metadata, state),
-       json_populate_record(NULL::enrichment_logs, s.doc::json) AS r
+INSERT INTO enrichment_logs AS l ({cols})
+SELECT {cols} FROM {stage}
 ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO UPDATE SET
     {updates},
     fold_seq = EXCLUDED.fold_seq,
@@ -73,10 +71,8 @@ ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO UPDATE SET
 WHERE coalesce(l.fold_seq, 0) = EXCLUDED.fold_seq - 1
 """
 ).format(
-    cols=sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS),
-    rcols=sql.SQL(", ").join(
-        sql.SQL(_JSON_VALUES[c]) if c in _JSON_VALUES else sql.Identifier("r", c) for c in COLUMNS
-    ),
+    cols=_COPY_COLUMNS,
+    stage=sql.Identifier(STAGE),
     updates=sql.SQL(",\n    ").join(
         sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in _UPDATED
     ),

@@ -16,26 +16,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-import orjson
 import psycopg
-from psycopg import postgres
-from psycopg.abc import Buffer
-from psycopg.adapt import Dumper
 from psycopg.types.json import Jsonb
 
 from projector import sql as q
 from projector.errors import StoreError, StoreUnavailable
 from projector.fold import fold_by_job, job_status
-from projector.rows import (
-    COLUMNS,
-    attempts_json,
-    failed_children_of,
-    row_id_hex,
-    row_scalars,
-    state_of_row,
-    to_row,
-)
-from projector.state import JobState, encode_state_ascii, from_micros
+from projector.pgcopy import copy_data, row_copy
+from projector.rows import COLUMNS, failed_children_of, state_of_row, to_row
+from projector.state import JobState
 from schemas import JobEvent
 
 
@@ -93,36 +82,15 @@ class Prepared:
     end: dict[tuple[str, int], int]  # where it stands after
     states: dict[str, tuple[JobState, int]]  # every touched job's new state and row version
     roots: list[str]
-    rows: RowLines
+    inserts: bytes  # the rows of jobs without a stored row, as COPY data (projector.pgcopy); b"": none
+    updates: bytes  # the rows of the other jobs, likewise
     result: ApplyResult
-
-
-class RowLines(NamedTuple):
-    """A batch's rows as UPSERT_DOCS takes them: per parameter, a line per row, UTF-8 (see row_lines)."""
-
-    docs: bytes
-    attempts: bytes
-    metadata: bytes
-    states: bytes
-
-
-class Utf8Text(bytes):
-    """Text already encoded as UTF-8 (the rows' lines, about a megabyte a batch), sent as a text
-    parameter as it is: a str would be decoded from the encoder's bytes, then encoded again by psycopg."""
-
-
-class _Utf8TextDumper(Dumper):
-    oid = postgres.types["text"].oid
-
-    def dump(self, obj: Any) -> Buffer:
-        return obj
 
 
 class _Stale(Exception):
     """The database is not where a folded batch assumed: someone else wrote the rows or positions."""
 
 
-_NO_ROWS = RowLines(b"", b"", b"", b"")
 _IN_TRANSACTION_ATTEMPTS = 5
 _YIELD_EVERY = 250  # rows encoded between two yields to the event loop
 
@@ -165,9 +133,14 @@ class PostgresStore:
     async def _connect(self, *, autocommit: bool) -> psycopg.AsyncConnection[Any]:
         try:
             conn = await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=5, autocommit=autocommit)
+            if not autocommit:  # the writer: its staging table, for the rows of jobs already stored
+                await conn.execute(q.CREATE_STAGE)
+                await conn.commit()
         except _TRANSIENT as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
-        conn.adapters.register_dumper(Utf8Text, _Utf8TextDumper)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot create the projector's staging table ({exc.sqlstate}): {_first_line(exc)}; "
+                             "is the database migrated (enrichlog migrate)?") from exc
         return conn
 
     async def positions(self, topic: str) -> dict[int, int]:
@@ -228,8 +201,9 @@ class PostgresStore:
     async def _fold(self, batch: Sequence[Positioned], next_offsets: dict[tuple[str, int], int],
                     start: dict[tuple[str, int], int], stored: dict[str, tuple[JobState, int]],
                     epoch: int) -> Prepared:
-        """Fold the batch's new events onto the stored states; the rows as JSON documents. It yields
-        to the event loop between steps, so that the previous batch's commit is not held up."""
+        """Fold the batch's new events onto the stored states; the rows as COPY data, those of jobs
+        without a stored row apart from the others. It yields to the event loop between steps, so
+        that the previous batch's commit is not held up."""
         result = ApplyResult(next_offsets=next_offsets)
         fresh: list[JobEvent] = []
         for m in batch:
@@ -239,7 +213,8 @@ class PostgresStore:
                 fresh.append(m.event)
         states: dict[str, tuple[JobState, int]] = {}
         roots: list[str] = []
-        lines: list[tuple[bytes, bytes, bytes, bytes]] = []
+        inserts: list[bytes] = []
+        updates: list[bytes] = []
         if fresh:
             before = {j: st for j, (st, _) in stored.items()}
             new_states = fold_by_job(fresh, before)
@@ -249,15 +224,19 @@ class PostgresStore:
                     states[e.job_id] = (new_states[e.job_id], stored.get(e.job_id, (None, 0))[1] + 1)
             failed = failed_children_of(st for st, _ in states.values())
             for i, (job_id, (st, seq)) in enumerate(states.items(), 1):
-                # A new root row starts with the failed children this batch knows of; the recount
-                # (REFRESH_ROOTS) adds any stored earlier, and has nothing to update otherwise.
-                lines.append(row_lines(st, seq, failed.get(job_id, 0) if job_id not in before else 0))
+                if job_id in before:
+                    updates.append(row_copy(st, seq))
+                else:
+                    # A new root row starts with the failed children this batch knows of; the recount
+                    # (REFRESH_ROOTS) adds any stored earlier, and has nothing to update otherwise.
+                    inserts.append(row_copy(st, seq, failed.get(job_id, 0)))
                 if i % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             roots = roots_to_recount(states, before)
             result.applied, result.rows = len(fresh), len(states)
         end = {tp: max(start[tp], nxt) for tp, nxt in result.next_offsets.items()}
-        return Prepared(epoch, start, end, states, roots, join_row_lines(lines), result)
+        return Prepared(epoch, start, end, states, roots, copy_data(inserts) if inserts else b"",
+                        copy_data(updates) if updates else b"", result)
 
     async def apply(self, batch: Sequence[Positioned], prepared: Prepared | None = None) -> ApplyResult:
         if not batch:
@@ -293,17 +272,14 @@ class PostgresStore:
             raise
 
     async def _write_prepared(self, conn: psycopg.AsyncConnection[Any], prepared: Prepared) -> None:
-        """Claim the positions, write the rows and advance the positions in one round trip, then
-        check what the claim and the upsert found: any surprise rolls the transaction back."""
+        """Claim the positions and check them, then write the rows and advance the positions: any
+        surprise rolls the transaction back."""
         async with conn.pipeline():
             claims = await self._send_claims(conn, prepared.start)
-            upsert = await self._send_rows(conn, prepared)
-            await self._send_advance(conn, prepared.result.next_offsets)
         stored = {(topic, p): o for topic, cur in claims for p, o in await cur.fetchall()}
         if any(stored.get(tp, 0) != at for tp, at in prepared.start.items()):
             raise _Stale
-        if upsert is not None and upsert.rowcount != len(prepared.states):
-            raise _Stale
+        await self._write(conn, prepared)
 
     async def _apply(self, conn: psycopg.AsyncConnection[Any], batch: Sequence[Positioned]) -> ApplyResult:
         """The whole batch in this transaction: positions locked first, then the stored states."""
@@ -316,12 +292,37 @@ class PostgresStore:
         stored = {row[0]: (state_of_row(row[:-1]), row[-1]) for row in await states_cur.fetchall()} \
             if states_cur else {}
         prepared = await self._fold(batch, next_offsets, start, stored, self._epoch)
-        async with conn.pipeline():
-            upsert = await self._send_rows(conn, prepared)
-            await self._send_advance(conn, prepared.result.next_offsets)
-        if upsert is not None and upsert.rowcount != len(prepared.states):
-            raise _Stale  # a row changed between our read and our write
+        await self._write(conn, prepared)
         return prepared.result
+
+    async def _write(self, conn: psycopg.AsyncConnection[Any], prepared: Prepared) -> None:
+        """Write the batch's rows and advance its positions, in the caller's transaction:
+        - the rows of jobs without a stored row are copied into the table (COPY: PostgreSQL's
+          cheapest way in); one that exists after all (written meanwhile by someone else) makes the
+          copy fail on the unique job key: stale;
+        - the other rows are copied into the connection's staging table, then upserted from it, each
+          only onto the version it was folded from: a row short means one changed meanwhile, stale;
+        - then the roots are recounted and the positions advanced, in one round trip.
+        COPY is not allowed in a pipeline: the copies are round trips of their own."""
+        copied = 0
+        async with conn.cursor() as cur:
+            if prepared.inserts:
+                try:
+                    async with cur.copy(q.COPY_NEW_ROWS) as copy:
+                        await copy.write(prepared.inserts)
+                except psycopg.errors.UniqueViolation:
+                    raise _Stale from None
+                copied = cur.rowcount
+            if prepared.updates:
+                async with cur.copy(q.COPY_STAGE) as copy:
+                    await copy.write(prepared.updates)
+        async with conn.pipeline():
+            upsert = await conn.execute(q.UPSERT_STAGED) if prepared.updates else None
+            if prepared.roots:
+                await conn.execute(q.REFRESH_ROOTS, {"roots": prepared.roots})
+            await self._send_advance(conn, prepared.result.next_offsets)
+        if copied + (upsert.rowcount if upsert is not None else 0) != len(prepared.states):
+            raise _Stale
 
     async def _send_claims(self, conn: psycopg.AsyncConnection[Any],
                            tps: Iterable[tuple[str, int]]) -> list[tuple[str, psycopg.AsyncCursor[Any]]]:
@@ -332,17 +333,6 @@ class PostgresStore:
             claims.append((topic, await conn.execute(q.CLAIM_POSITIONS, {
                 "consumer": self.consumer, "topic": topic, "partitions": partitions})))
         return claims
-
-    async def _send_rows(self, conn: psycopg.AsyncConnection[Any],
-                         prepared: Prepared) -> psycopg.AsyncCursor[Any] | None:
-        if not prepared.states:
-            return None
-        rows = prepared.rows
-        upsert = await conn.execute(q.UPSERT_DOCS, {
-            "docs": Utf8Text(rows.docs), "attempts": Utf8Text(rows.attempts),
-            "metadata": Utf8Text(rows.metadata), "states": Utf8Text(rows.states)})
-        await conn.execute(q.REFRESH_ROOTS, {"roots": prepared.roots})
-        return upsert
 
     async def _send_advance(self, conn: psycopg.AsyncConnection[Any],
                             next_offsets: dict[tuple[str, int], int]) -> None:
@@ -394,27 +384,6 @@ def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, 
         if failed and parent is not None:
             roots.add(parent)
     return sorted(roots)
-
-
-def row_lines(state: JobState, fold_seq: int, failed_children: int = 0) -> tuple[bytes, bytes, bytes, bytes]:
-    """The row of a state as UPSERT_DOCS takes it: its document (the columns but the JSON ones, and
-    fold_seq), its attempts, its metadata ("null" for none) and its encoded fold_state. `failed_children`
-    is only used when the row is inserted (the upsert keeps a stored row's count). orjson: a third
-    cheaper than pydantic-core's encoder on these dicts; it refuses integers beyond 64 bits, and a
-    row has none (the 128-bit event ids are inside the encoded fold_state, the schema bounds counts)."""
-    values = row_scalars(state, failed_children)  # a fresh dict: adding keys copies nothing
-    values["id"] = row_id_hex(state.job_id)
-    values["fold_seq"] = fold_seq
-    detail = state.detail
-    return (orjson.dumps(values), orjson.dumps(attempts_json(state, from_micros)),
-            b"null" if detail is None else orjson.dumps(detail[1]), encode_state_ascii(state))
-
-
-def join_row_lines(lines: Sequence[tuple[bytes, bytes, bytes, bytes]]) -> RowLines:
-    """The `row_lines` of a batch's rows as the upsert's parameters: each part's lines joined."""
-    if not lines:
-        return _NO_ROWS
-    return RowLines(*(b"\n".join(part) for part in zip(*lines, strict=True)))
 
 
 def db_values(row: Any) -> list[Any]:

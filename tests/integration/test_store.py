@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -17,7 +19,19 @@ from producers.workload import WorkloadConfig, generate_events
 from projector.rows import COLUMNS, JobRow, project_all
 from projector.state import stored_state_json
 from projector.store import InMemoryStore, LogStore, Positioned, PostgresStore
-from schemas import JobEvent, JobType
+from schemas import (
+    CacheImageDetail,
+    DataQuality,
+    EnrichmentDetail,
+    Entity,
+    EntityType,
+    ErrorKind,
+    JobError,
+    JobEvent,
+    JobType,
+    Outcome,
+    Source,
+)
 from tests.scenarios import Chain, album_chain_with_failed_child, state_json_as_version_3
 
 
@@ -271,3 +285,60 @@ class TestPostgresStore(StoreContract):
         with psycopg.connect(self.url) as conn:
             seq = conn.execute("SELECT fold_seq FROM enrichment_logs WHERE job_id = %s", (c.root_id,)).fetchone()
         assert seq == (3,)  # written three times: mine, the other's, mine again from the fresh state
+
+    def test_a_new_row_inserted_by_someone_else_meanwhile_is_folded_onto_theirs(self) -> None:
+        """A job without a row when the batch was folded ahead is copied into the table; if someone
+        else inserted its row meanwhile, the copy fails on the job key and the batch is folded again
+        onto that row, in its transaction."""
+        c = Chain(root_type=JobType.ENRICH_ARTIST)
+        started, finished = c.started(c.root_id), c.finished(c.root_id)
+        mine, other = PostgresStore(self.url, consumer="test"), PostgresStore(self.url, consumer="elsewhere")
+
+        async def go() -> int:
+            prepared = await mine.prepare([Positioned("events", 0, 0, finished)])
+            await other.apply([Positioned("events", 1, 0, started)])
+            await mine.apply([Positioned("events", 0, 0, finished)], prepared)
+            for s in (mine, other):
+                await s.close()
+            return mine.fallbacks
+
+        assert asyncio.run(go()) == 1
+        expected = {j: _normalise(_as_db(r)) for j, r in project_all([started, finished]).items()}
+        assert {j: _normalise(r) for j, r in _db_rows(self.url).items()} == expected
+
+    @pytest.mark.parametrize("chunk", [1, 3, 100])
+    def test_rows_hold_every_kind_of_value_exactly(self, chunk: int) -> None:
+        """The rows go in PostgreSQL's binary COPY form (projector.pgcopy): text with tabs, newlines,
+        backslashes, quotes and characters beyond ASCII, the longest job ids, times from year 1 to
+        9999 and before 1970, the largest integers, empty and non-ASCII arrays, missing ids and
+        detail; inserted (a job's first batch) and updated (its later ones) alike."""
+        odd = 'tab\there, newline\nhere, backslash \\ and \\N, "quotes", \u00e9\u00fc\u2603 \U0001f3b5'
+        c = Chain(root_id="r" + "\u00e9" * 99, root_type=JobType.ENRICH_ALBUM)
+        c.entity = Entity(type=EntityType.TRACK, id=uuid.uuid4(), artist_id=uuid.uuid4(), track_id=uuid.uuid4())
+        cover, check = "c" + "\u00fc" * 99, "x" * 100  # children's ids need not extend the root's
+        c.types.update({cover: JobType.CACHE_ALBUM_COVER_ART, check: JobType.CHECK_ARTIST_ENRICHMENT})
+        when = [datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+                datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+                datetime(2026, 2, 6, 12, 0, 0, 123_456, tzinfo=UTC),
+                datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)]
+        error = JobError(message=odd, code="E\\1\t", kind=ErrorKind.TIMEOUT)
+        events = [
+            c.started(c.root_id).model_copy(update={"occurred_at": when[0], "triggered_by": odd[:50],
+                                                     "user_id": uuid.uuid4(), "reason": odd}),
+            c.retrying(c.root_id, 1, error).model_copy(update={"occurred_at": when[1]}),
+            c.started(c.root_id, 2).model_copy(update={"occurred_at": when[2]}),
+            c.finished(c.root_id, 2).model_copy(update={
+                "occurred_at": when[3], "duration_ms": 2**31 - 1, "api_call_count": 2**31 - 1,
+                "detail": EnrichmentDetail(sources=[Source.WIKIDATA], fields_enriched=[odd[:200], "", "\u00e9"],
+                                           data_quality_before=DataQuality.LOW, musicbrainz_ids=[])}),
+            c.started(cover).model_copy(update={"occurred_at": when[1]}),
+            c.failed(cover, 1, JobError(message="\u2603", code=None)).model_copy(update={
+                "occurred_at": when[2], "detail": CacheImageDetail(source_url="https://e.x/\u00e9?a=1\tb")}),
+            c.started(check),
+            c.finished(check, outcome=Outcome.SKIPPED).model_copy(update={"duration_ms": 0}),
+        ]
+        _apply_in_chunks(self.make(), _positioned(events), chunk)
+        expected = {j: _normalise(_as_db(r)) for j, r in project_all(events).items()}
+        rows = {j: _normalise(r) for j, r in _db_rows(self.url).items()}
+        assert rows == expected
+        assert rows[c.root_id]["status"] == "PARTIAL" and rows[c.root_id]["reason"] == odd

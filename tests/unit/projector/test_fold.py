@@ -201,18 +201,18 @@ def test_row_ids_are_uuid5_of_the_job_id() -> None:
 
 
 def test_the_store_sends_the_same_row_id_and_attempt_times_as_the_row_holds() -> None:
-    """The hot path's shortcuts (projector.store.row_lines): the id as 32 hex digits, and attempt
-    times as datetimes that orjson writes, must give what `to_row` holds, to the character."""
+    """The hot path's shortcuts (projector.pgcopy.row_copy): the id's 16 bytes, and attempt times as
+    datetimes that orjson writes, must give what `to_row` holds, to the character."""
     import uuid
     from datetime import UTC, datetime
 
     import orjson
 
-    from projector.rows import attempts_json, row_id, row_id_hex
+    from projector.rows import attempts_json, row_id, row_id_bytes
     from projector.state import from_micros, iso_from_micros, micros
 
     for job_id in ("a", "root-1/cover", "x" * 100, "é/ü", *(f"job-{i}" for i in range(500))):
-        assert uuid.UUID(row_id_hex(job_id)) == row_id(job_id)
+        assert uuid.UUID(bytes=bytes(row_id_bytes(job_id))) == row_id(job_id)
     lo, hi = micros(datetime(1, 1, 1, tzinfo=UTC)), micros(datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC))
     rng = random.Random(7)
     for us in (lo, hi, -1, 0, 1, 1_000_000, *(rng.randint(lo, hi) for _ in range(2_000))):
