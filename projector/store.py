@@ -133,14 +133,21 @@ class PostgresStore:
     async def _connect(self, *, autocommit: bool) -> psycopg.AsyncConnection[Any]:
         try:
             conn = await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=5, autocommit=autocommit)
-            if not autocommit:  # the writer: its staging table, for the rows of jobs already stored
-                await conn.execute(q.CREATE_STAGE)
-                await conn.commit()
         except _TRANSIENT as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot create the projector's staging table ({exc.sqlstate}): {_first_line(exc)}; "
-                             "is the database migrated (enrichlog migrate)?") from exc
+        if autocommit:
+            return conn
+        try:  # the writer: its staging table, for the rows of jobs already stored
+            await conn.execute(q.CREATE_STAGE)
+            await conn.commit()
+        except BaseException as exc:
+            await conn.close()
+            if isinstance(exc, _TRANSIENT):
+                raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(exc)}") from exc
+            if isinstance(exc, psycopg.Error):
+                raise StoreError(f"cannot create the projector's staging table ({exc.sqlstate}): "
+                                 f"{_first_line(exc)}; is the database migrated (enrichlog migrate)?") from exc
+            raise
         return conn
 
     async def positions(self, topic: str) -> dict[int, int]:

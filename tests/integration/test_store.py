@@ -16,6 +16,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from producers.workload import WorkloadConfig, generate_events
+from projector.errors import StoreError
 from projector.rows import COLUMNS, JobRow, project_all
 from projector.state import stored_state_json
 from projector.store import InMemoryStore, LogStore, Positioned, PostgresStore
@@ -342,3 +343,21 @@ class TestPostgresStore(StoreContract):
         rows = {j: _normalise(r) for j, r in _db_rows(self.url).items()}
         assert rows == expected
         assert rows[c.root_id]["status"] == "PARTIAL" and rows[c.root_id]["reason"] == odd
+
+
+@pytest.mark.postgres
+def test_a_database_without_the_table_is_refused_with_what_to_do(empty_db: str) -> None:
+    """The writer's staging table is made from enrichment_logs: on a database never migrated, the
+    first batch fails with a clear error, and no connection is left open."""
+    c = Chain()
+    store = PostgresStore(empty_db, consumer="test")
+
+    async def go() -> None:
+        await store.apply([Positioned("events", 0, 0, c.started(c.root_id))])
+
+    with pytest.raises(StoreError, match=r"staging table \(42P01\).*enrichlog migrate"):
+        asyncio.run(go())
+    with psycopg.connect(empty_db) as conn:
+        others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                              "AND pid <> pg_backend_pid()").fetchone()
+    assert others == (0,)
