@@ -91,6 +91,11 @@ class _Stale(Exception):
     """The database is not where a folded batch assumed: someone else wrote the rows or positions."""
 
 
+_STAGE_HINTS = {
+    "42P01": "; is the database migrated (enrichlog migrate)?",
+    "42501": "; the projector's role needs the TEMPORARY privilege on the database "
+             "(GRANT TEMPORARY ON DATABASE <database> TO <role>)",
+}
 _IN_TRANSACTION_ATTEMPTS = 5
 _YIELD_EVERY = 250  # rows encoded between two yields to the event loop
 
@@ -145,8 +150,9 @@ class PostgresStore:
             if isinstance(exc, _TRANSIENT):
                 raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(exc)}") from exc
             if isinstance(exc, psycopg.Error):
+                hint = _STAGE_HINTS.get(exc.sqlstate or "", "")
                 raise StoreError(f"cannot create the projector's staging table ({exc.sqlstate}): "
-                                 f"{_first_line(exc)}; is the database migrated (enrichlog migrate)?") from exc
+                                 f"{_first_line(exc)}{hint}") from exc
             raise
         return conn
 

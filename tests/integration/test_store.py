@@ -361,3 +361,28 @@ def test_a_database_without_the_table_is_refused_with_what_to_do(empty_db: str) 
         others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                               "AND pid <> pg_backend_pid()").fetchone()
     assert others == (0,)
+
+
+@pytest.mark.postgres
+def test_a_role_without_temporary_tables_is_refused_with_what_to_do(db: str) -> None:
+    """The staging table is temporary: a role denied TEMPORARY on the database is told so."""
+    role = f"no_temp_{uuid.uuid4().hex[:8]}"
+    dbname = psycopg.conninfo.conninfo_to_dict(db)["dbname"]
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{role}'")  # trust or password auth alike
+        conn.execute(f'REVOKE TEMPORARY ON DATABASE "{dbname}" FROM PUBLIC')
+        conn.execute(f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO "{role}"')
+    url = psycopg.conninfo.make_conninfo(db, user=role, password=role)
+    c = Chain()
+
+    async def go() -> None:
+        await PostgresStore(url, consumer="test").apply([Positioned("events", 0, 0, c.started(c.root_id))])
+
+    try:
+        with pytest.raises(StoreError, match=r"staging table \(42501\).*GRANT TEMPORARY ON DATABASE"):
+            asyncio.run(go())
+    finally:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(f'GRANT TEMPORARY ON DATABASE "{dbname}" TO PUBLIC')
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
