@@ -60,7 +60,10 @@ def fill_topic(bootstrap: str, topic: str, events: int, seed: int) -> int:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=50, batch_size=512 * 1024,
                              compression_type="lz4")
     sent = 0
-    config = WorkloadConfig(chains=events // 11 + 1, seed=seed, run_id=f"b{seed}")
+    # Chains are generated one by one, as needed: as many as it takes (a chain has at least one
+    # event) to send exactly `events`. (Sized by an average of 11 events per chain, a 1,000,000
+    # topic once held 963,368.)
+    config = WorkloadConfig(chains=events, seed=seed, run_id=f"b{seed}")
     for event in generate_events(config):
         producer.send(topic, key=event.root_job_id.encode(), value=dump_event(event))
         sent += 1
