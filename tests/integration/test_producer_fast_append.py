@@ -380,7 +380,9 @@ def test_wait_connected_turns_true_after_a_failed_metadata_warm_up(kafka_bootstr
     idle feeder asks again, wait_connected() turns True, and the fast path then appends."""
     _create_topic(kafka_bootstrap, topic)
     settings = _settings(kafka_bootstrap, topic, max_block_ms=0)
-    events = list(generate_events(WorkloadConfig(chains=5, seed=59, run_id=f"c{uuid.uuid4().hex[:8]}")))
+    # A fixed run id (the topic is the test's own): with random ones, 5 roots all hashed to one of
+    # the 3 partitions in about 1 run in 80, and the spread check failed; these roots go to all 3.
+    events = list(generate_events(WorkloadConfig(chains=5, seed=59, run_id="c59")))
     made: list[_SpyProducer] = []
     with KafkaPublisher(settings, producer_factory=_factory(made)) as publisher:
         assert publisher.wait_connected(30)
