@@ -16,10 +16,14 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from enrichlog.cli import emit_json
+
+if TYPE_CHECKING:
+    from producers.workload import WorkloadConfig
 
 DEMO_TOPIC = "enrichment.job-events.demo"
 DEMO_GROUP = "enrichment-log-demo"
@@ -48,7 +52,7 @@ def _pick_seed(chains: int, run_id: str) -> int:
     return 0
 
 
-def _config(chains: int, seed: int, run_id: str):  # type: ignore[no-untyped-def]
+def _config(chains: int, seed: int, run_id: str) -> WorkloadConfig:
     from producers.workload import WorkloadConfig
 
     return WorkloadConfig(chains=chains, seed=seed, retry_rate=0.2, failure_rate=0.05, run_id=run_id,
@@ -80,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from projector.service import ensure_topics
     from projector.settings import ProjectorSettings
 
-    ensure_topics(ProjectorSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,  # type: ignore[arg-type]
+    ensure_topics(ProjectorSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,
                                     events_topic=DEMO_TOPIC, topic_partitions=3))
     with log_path.open("ab") as log:
         projector = subprocess.Popen([sys.executable, "-m", "enrichlog.cli", "project"], env=env,
@@ -103,7 +107,7 @@ def _stream(console: Console, bootstrap: str, chains: int) -> str:
     run_id = f"demo-{uuid.uuid4().hex[:6]}"
     seed = _pick_seed(chains, run_id)
     failed = next(e for e in generate_events(_config(chains, seed, run_id)) if e.kind == "job.failed")
-    settings = ProducerSettings(bootstrap_servers=bootstrap, topic=DEMO_TOPIC)  # type: ignore[call-arg]
+    settings = ProducerSettings(bootstrap_servers=bootstrap, topic=DEMO_TOPIC)
     with console.status(f"streaming {chains} simulated chains…"), KafkaPublisher(settings) as publisher:
         summary = run_workload(_config(chains, seed, run_id), publisher)
         publisher.flush(30)
@@ -128,7 +132,7 @@ def _wait_projected(console: Console, database_url: str, bootstrap: str, project
                 raise RuntimeError(f"the projector exited with status {projector.returncode}; see {log_path}")
             rows = conn.execute("SELECT partition, next_offset FROM enrichment_log_positions "
                                 "WHERE consumer = %s AND topic = %s", (DEMO_GROUP, DEMO_TOPIC)).fetchall()
-            done = dict(rows)
+            done: dict[int, int] = dict(rows)
             if all(done.get(p, 0) >= off for p, off in ends.items()):
                 return
             if time.monotonic() > deadline:

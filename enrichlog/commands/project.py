@@ -13,7 +13,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = ProjectorSettings()  # type: ignore[call-arg]
+    settings = ProjectorSettings()
     if args.check:
         print(f"configuration ok: topic {settings.events_topic} ({settings.topic_partitions} partitions), "
               f"dead letters {settings.dlq_topic}, group {settings.consumer_group}")

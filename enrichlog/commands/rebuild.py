@@ -21,7 +21,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from projector import rebuild
 
-    settings = ProjectorSettings()  # type: ignore[call-arg]
+    settings = ProjectorSettings()
     console = Console(stderr=True)
     started = time.monotonic()
     with console.status("reading the topic…") as status:

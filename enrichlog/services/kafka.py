@@ -45,6 +45,18 @@ log.retention.bytes=-1
 """
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 22 characters of URL-safe base64, as Kafka's own Uuid.randomUuid.
+
+    Like Kafka, an id starting with '-' is drawn again: the storage tool's argument parser would take
+    it for an option ("--cluster-id: expected one argument"), 1 start in 64.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class LocalKafka:
     """Start, reuse and stop the broker. Files live under <state_dir>/kafka."""
 
@@ -108,10 +120,9 @@ class LocalKafka:
     def _format(self, cp: str) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         run(
             [self.settings.java, "-cp", cp, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(self.properties), "--ignore-formatted"],
+             "-t", new_cluster_id(), "-c", str(self.properties), "--ignore-formatted"],
             what="formatting the Kafka storage",
             timeout=120,
         )
