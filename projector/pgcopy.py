@@ -73,23 +73,23 @@ _array_head = struct.Struct(">iiiii").pack
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC, in µs since 1970-01-01
 
 
+def _text(value: str) -> bytes:
+    data = value.encode()
+    return _length(len(data)) + data
+
+
 class _Labels(dict[str | None, bytes]):
     """Encoded values of small, closed sets (job types, statuses, error kinds), looked up without a
     Python call once seen; None is NULL."""
 
     def __missing__(self, value: str) -> bytes:
-        encoded = _length(len(data := value.encode())) + data
+        encoded = _text(value)
         if len(self) < 10_000:  # closed sets: the bound is only a guard
             self[value] = encoded
         return encoded
 
 
 _LABEL = _Labels({None: _NULL})
-
-
-def _text(value: str) -> bytes:
-    data = value.encode()
-    return _length(len(data)) + data
 
 
 def _uuid(value: str) -> bytes:
