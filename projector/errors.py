@@ -35,3 +35,7 @@ class DeadLetterError(ProjectorError):
     def __init__(self, message: str, *, topic: str, partition: int, offset: int) -> None:
         super().__init__(f"{message} (message {topic}[{partition}]@{offset})")
         self.topic, self.partition, self.offset = topic, partition, offset
+
+
+class RebuildError(ProjectorError):
+    """A rebuild or its check cannot run as asked (unknown topic, no positions ...); nothing changed."""

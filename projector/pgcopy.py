@@ -21,6 +21,7 @@ Every integer column is bounded by the event schema (attempts, durations, counts
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable, Sequence
 
@@ -42,9 +43,10 @@ COPY_COLUMNS: tuple[str, ...] = (
     "last_error_code",
     "sources", "fields_enriched",
     "metadata", "attempts", "fold_state",
+    "source_topic",
 )
-if sorted(COPY_COLUMNS) != sorted((*COLUMNS, "fold_seq")):
-    raise RuntimeError("COPY_COLUMNS must be the row's columns and fold_seq")
+if sorted(COPY_COLUMNS) != sorted((*COLUMNS, "fold_seq", "source_topic")):
+    raise RuntimeError("COPY_COLUMNS must be the row's columns, fold_seq and source_topic")
 # row_copy unpacks row_fields by position: in this order.
 _UNPACKED = (
     "job_id", "operation", "entity_type", "entity_id", "artist_id", "album_id", "track_id", "parent_job_id",
@@ -112,9 +114,16 @@ def _jsonb(json_text: bytes) -> bytes:
     return _length(len(json_text) + 1) + b"\x01" + json_text
 
 
-def row_copy(state: JobState, fold_seq: int, failed_children: int = 0) -> bytes:
+@functools.lru_cache(maxsize=64)
+def source_field(topic: str | None) -> bytes:
+    """The row's source_topic as a COPY field, made once per topic (every row of a batch has it)."""
+    return _NULL if topic is None else _text(topic)
+
+
+def row_copy(state: JobState, fold_seq: int, failed_children: int = 0, source: bytes = _NULL) -> bytes:
     """The row of a state as one binary COPY row (COPY_COLUMNS). `failed_children` only matters
     when the row is inserted: an update keeps the stored count (projector.sql.UPSERT_STAGED).
+    `source` is the topic's `source_field` (NULL by default: a row of no recorded topic).
     Optional values are tested here rather than in the encoders: most are None, and a call costs."""
     (job_id, operation, entity_type, entity_id, artist_id, album_id, track_id, parent_job_id,
      is_root, triggered_by, user_id, status, job_status, reason, sources, fields_enriched,
@@ -144,6 +153,7 @@ def row_copy(state: JobState, fold_seq: int, failed_children: int = 0) -> bytes:
         _NULL if detail is None else _jsonb(orjson.dumps(detail[1])),
         _jsonb(orjson.dumps(attempts_json(state, from_micros))),
         _length(len(fold_state) + 3) + b'\x01"' + fold_state + b'"',
+        source,
     ))
 
 

@@ -55,6 +55,8 @@ COPY_STAGE = sql.SQL("COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)").format(
 # children (the same rule as projector.fold.display_status).
 _UPDATED = [c for c in COLUMNS if c not in ("id", "job_id", "failed_children", "status")]
 # failed_children is REFRESH_ROOTS' (a row that became a child keeps none).
+# source_topic keeps the first topic recorded for the row; a row of none (projected before 0008) takes
+# the batch's.
 # Each staged row carries the version it makes (fold_seq): a row is only updated from the version it
 # was folded from, so a row written meanwhile by someone else is left alone, and the row count
 # (inserted + updated) falls short of the staged rows: the caller then rolls the batch back.
@@ -65,6 +67,7 @@ SELECT {cols} FROM {stage}
 ON CONFLICT (job_id) WHERE fold_state IS NOT NULL DO UPDATE SET
     {updates},
     fold_seq = EXCLUDED.fold_seq,
+    source_topic = coalesce(l.source_topic, EXCLUDED.source_topic),
     failed_children = CASE WHEN EXCLUDED.is_root_job THEN l.failed_children ELSE 0 END,
     status = CASE WHEN EXCLUDED.is_root_job AND l.failed_children > 0 AND EXCLUDED.job_status <> 'FAILED'
                   THEN 'PARTIAL'::enrichment_status ELSE EXCLUDED.job_status END

@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 from projector import sql as q
 from projector.errors import StoreError, StoreUnavailable
 from projector.fold import fold_by_job, job_status
-from projector.pgcopy import copy_data, row_copy
+from projector.pgcopy import copy_data, row_copy, source_field
 from projector.rows import COLUMNS, failed_children_of, state_of_row, to_row
 from projector.state import JobState
 from schemas import JobEvent
@@ -70,6 +70,15 @@ def _by_topic(tps: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
     return {topic: sorted(partitions) for topic, partitions in out.items()}
 
 
+def _sources(batch: Sequence[Positioned], next_offsets: dict[tuple[str, int], int]) -> bytes | dict[str, bytes]:
+    """The source_topic of the batch's rows (projector.pgcopy.source_field): one for all when the
+    batch is of one topic (a projector's always is), else per job, the topic of its first event."""
+    topics = {topic for topic, _ in next_offsets}
+    if len(topics) == 1:
+        return source_field(topics.pop())
+    return {m.event.job_id: source_field(m.topic) for m in reversed(batch) if m.event is not None}
+
+
 _TRANSIENT = (psycopg.OperationalError, psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
 
@@ -93,6 +102,7 @@ class _Stale(Exception):
 
 _STAGE_HINTS = {
     "42P01": "; is the database migrated (enrichlog migrate)?",
+    "42703": "; is the database migrated (enrichlog migrate)?",
     "42501": "; the projector's role needs the TEMPORARY privilege on the database "
              "(GRANT TEMPORARY ON DATABASE <database> TO <role>)",
 }
@@ -224,6 +234,7 @@ class PostgresStore:
                 result.skipped += 1
             elif m.event is not None:
                 fresh.append(m.event)
+        source = _sources(batch, next_offsets)
         states: dict[str, tuple[JobState, int]] = {}
         roots: list[str] = []
         inserts: list[bytes] = []
@@ -237,12 +248,13 @@ class PostgresStore:
                     states[e.job_id] = (new_states[e.job_id], stored.get(e.job_id, (None, 0))[1] + 1)
             failed = failed_children_of(st for st, _ in states.values())
             for i, (job_id, (st, seq)) in enumerate(states.items(), 1):
+                topic = source if isinstance(source, bytes) else source[job_id]
                 if job_id in before:
-                    updates.append(row_copy(st, seq))
+                    updates.append(row_copy(st, seq, 0, topic))
                 else:
                     # A new root row starts with the failed children this batch knows of; the recount
                     # (REFRESH_ROOTS) adds any stored earlier, and has nothing to update otherwise.
-                    inserts.append(row_copy(st, seq, failed.get(job_id, 0)))
+                    inserts.append(row_copy(st, seq, failed.get(job_id, 0), topic))
                 if i % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             roots = roots_to_recount(states, before)

@@ -1,0 +1,99 @@
+"""The projector's topics on the broker: do they exist, with how many partitions; creating them.
+
+Everything here asks the broker with a bounded wait (`timeout_s`) and never makes it create a topic
+by asking about it (metadata requests of the admin client do not auto-create; a consumer's do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from projector.errors import ProjectorError
+
+_UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
+
+
+class KafkaUnavailable(ProjectorError):
+    """The broker did not answer in time."""
+
+
+@dataclass(frozen=True)
+class TopicPartitions:
+    """A topic's partition count on the broker beside the configured one (None: no such topic)."""
+
+    topic: str
+    found: int | None
+    configured: int
+
+    @property
+    def too_few(self) -> bool:
+        return self.found is not None and self.found < self.configured
+
+    def alter_command(self, bootstrap: str) -> str:
+        return (f"kafka-topics.sh --bootstrap-server {bootstrap} --alter --topic {self.topic} "
+                f"--partitions {self.configured}")
+
+    def describe(self, bootstrap: str) -> str:
+        """One line: what was found and, when it is not as configured, what to do."""
+        if self.found is None:
+            return (f"topic {self.topic} does not exist: the projector creates it with {self.configured} "
+                    f"partitions when it starts, if no producer made the broker create it first")
+        if self.too_few:
+            return (f"topic {self.topic} has {self.found} partition{'s' if self.found != 1 else ''} but "
+                    f"ENRICHLOG_TOPIC_PARTITIONS is {self.configured}: at most {self.found} projector "
+                    f"process{'es' if self.found != 1 else ''} can fold it; add partitions with "
+                    f"`{self.alter_command(bootstrap)}`")
+        return f"topic {self.topic}: {self.found} partitions (ENRICHLOG_TOPIC_PARTITIONS {self.configured})"
+
+
+def _admin(bootstrap: str, timeout_s: float) -> Any:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    ms = int(timeout_s * 1000)
+    try:
+        return KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=ms, request_timeout_ms=ms,
+                                reconnect_backoff_max_ms=1000)
+    except KafkaError as exc:
+        raise KafkaUnavailable(f"Kafka at {bootstrap} did not answer within {timeout_s:g}s "
+                               f"({type(exc).__name__})") from exc
+
+
+def partition_counts(bootstrap: str, topics: list[str], timeout_s: float = 10.0) -> dict[str, int | None]:
+    """Each topic's partition count, None for a topic that does not exist."""
+    from kafka.errors import KafkaError
+
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        described = admin.describe_topics(topics)
+    except KafkaError as exc:
+        raise KafkaUnavailable(f"Kafka at {bootstrap} did not describe topics {', '.join(topics)} within "
+                               f"{timeout_s:g}s ({type(exc).__name__})") from exc
+    finally:
+        admin.close()
+    out: dict[str, int | None] = dict.fromkeys(topics)
+    for t in described:
+        if t["error_code"] == 0:
+            out[t["name"]] = len(t["partitions"])
+        elif t["error_code"] != _UNKNOWN_TOPIC:
+            raise ProjectorError(f"Kafka at {bootstrap} cannot describe topic {t['name']} (error code "
+                                 f"{t['error_code']})")
+    return out
+
+
+def create_missing(bootstrap: str, topics: list[str], partitions: int, timeout_s: float = 10.0) -> None:
+    """Create those of `topics` that do not exist, with `partitions` partitions each."""
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    missing = [t for t, n in partition_counts(bootstrap, topics, timeout_s).items() if n is None]
+    if not missing:
+        return
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another projector was faster
+            admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing])
+    finally:
+        admin.close()

@@ -1,0 +1,220 @@
+"""`enrichlog rebuild [--check]` on a table that two topics share, on the real broker and database.
+
+Two consumer groups fold two topics into one `enrichment_logs` (as the demo's topic and the default
+one do): a rebuild of one topic must replace exactly that topic's rows and leave every other row
+as it was, byte for byte; its check must compare only that topic's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from enrichlog.cli import main
+from projector.rebuild import read_events
+from projector.store import Positioned, PostgresStore
+from schemas import JobEvent, dump_event
+from tests.scenarios import Chain, album_chain_with_failed_child
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+def _create_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names])
+    finally:
+        admin.close()
+
+
+def _publish(bootstrap: str, topic: str, events: list[JobEvent]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for e in events:
+        producer.send(topic, key=e.root_job_id.encode(), value=dump_event(e))
+    producer.flush(30)
+    producer.close()
+
+
+def _fold(bootstrap: str, db: str, topic: str, consumer: str) -> None:
+    """What a projector of `consumer` does with everything on `topic`: the store's transactions."""
+    batch = [Positioned(topic, p, o, e) for p, o, e in read_events(bootstrap, topic, None)]
+
+    async def go() -> None:
+        store = PostgresStore(db, consumer=consumer)
+        try:
+            for i in range(0, len(batch), 7):  # several transactions, as batches come
+                await store.apply(batch[i:i + 7])
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def _chains(n: int) -> tuple[list[str], list[JobEvent]]:
+    jobs: list[str] = []
+    events: list[JobEvent] = []
+    for _ in range(n):
+        c, chain_events = album_chain_with_failed_child()
+        jobs += sorted(c.types)
+        events += chain_events
+    return jobs, events
+
+
+def _full_rows(db: str, where: str = "true", params: tuple[Any, ...] = ()) -> dict[str, str]:
+    """Every column of the rows, as PostgreSQL's own text of the whole row: byte for byte."""
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(f"SELECT id::text, l::text FROM enrichment_logs l WHERE {where}", params).fetchall()
+    return dict(rows)
+
+
+@pytest.fixture
+def two_topics(kafka_bootstrap: str, db: str) -> Iterator[dict[str, Any]]:
+    """Topics a and b, folded into one table by the groups group-a and group-b; and a legacy row."""
+    suffix = uuid.uuid4().hex[:10]
+    a, b = f"test-rebuild-a-{suffix}", f"test-rebuild-b-{suffix}"
+    _create_topics(kafka_bootstrap, a, b)
+    jobs_a, events_a = _chains(3)
+    jobs_b, events_b = _chains(2)
+    _publish(kafka_bootstrap, a, events_a)
+    _publish(kafka_bootstrap, b, events_b)
+    _fold(kafka_bootstrap, db, a, f"group-{a}")
+    _fold(kafka_bootstrap, db, b, f"group-{b}")
+    with psycopg.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO enrichment_logs (id, entity_type, entity_id, operation, status, job_id) "
+            "VALUES (gen_random_uuid(), 'ALBUM', gen_random_uuid(), 'ENRICH_ALBUM', 'SUCCESS', 'legacy-1')")
+    yield {"a": a, "b": b, "jobs_a": jobs_a, "jobs_b": jobs_b}
+
+
+def _rebuild(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kafka_bootstrap: str,
+             db: str, topic: str, *argv: str, consumer: str | None = None) -> tuple[int, str, str]:
+    """`enrichlog rebuild ARGV` of `topic` by its group (the projector's settings); exit status, out, err."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    monkeypatch.setenv("DATABASE_URL", db)
+    monkeypatch.setenv("ENRICHLOG_EVENTS_TOPIC", topic)
+    monkeypatch.setenv("ENRICHLOG_CONSUMER_GROUP", consumer or f"group-{topic}")
+    capsys.readouterr()
+    code = main(["rebuild", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_rebuild_of_one_topic_leaves_the_other_topics_rows_byte_for_byte(
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a, b = two_topics["a"], two_topics["b"]
+    others = _full_rows(db, "NOT (job_id = ANY(%s))", (two_topics["jobs_a"],))
+    assert len(others) == len(two_topics["jobs_b"]) + 1  # b's rows and the legacy row
+    with psycopg.connect(db) as conn:  # an a row gone wrong: the rebuild is there to fix it
+        conn.execute("UPDATE enrichment_logs SET retry_count = 99 WHERE job_id = %s", (two_topics["jobs_a"][0],))
+
+    code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a)
+    assert code == 0, (out, err)
+    assert _full_rows(db, "NOT (job_id = ANY(%s))", (two_topics["jobs_a"],)) == others
+    # It said what it replaced before it did: rows, topic, partitions.
+    plan = next(line for line in out.splitlines() if line.startswith("replacing"))
+    assert f"{len(two_topics['jobs_a'])} rows of topic {a}" in plan and "partitions" in plan, plan
+    assert "1 differ" in plan and two_topics["jobs_a"][0] in plan, plan
+    # Both topics now check equal to their folds, each on its own rows only.
+    for topic, jobs in ((a, two_topics["jobs_a"]), (b, two_topics["jobs_b"])):
+        code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, topic, "--check")
+        assert code == 0, (topic, out, err)
+        assert f"{len(jobs)} rows" in out, out
+
+
+def test_check_names_the_ids_that_differ_and_exits_3(
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a = two_topics["a"]
+    gone, changed = two_topics["jobs_a"][0], two_topics["jobs_a"][1]
+    with psycopg.connect(db) as conn:
+        conn.execute("DELETE FROM enrichment_logs WHERE job_id = %s", (gone,))
+        conn.execute("UPDATE enrichment_logs SET retry_count = 99 WHERE job_id = %s", (changed,))
+    code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a, "--check")
+    assert code == 3, (out, err)
+    assert "1 missing" in out and gone in out, out
+    assert "1 different" in out and changed in out and "retry_count" in out, out
+    assert "0 extra" in out, out  # b's rows are not a's
+
+
+def test_a_row_the_replay_does_not_produce_is_removed_only_when_it_is_the_topics(
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A row recorded as a's but that a's events do not make (a buggy earlier version wrote it) is
+    a's mistake: the check calls it extra and the rebuild removes it. A row of no recorded topic
+    (written before rows recorded theirs) is adopted when its job is on a's topic, else kept."""
+    a, jobs_a = two_topics["a"], two_topics["jobs_a"]
+    stray, unknown = Chain(), Chain()
+    with psycopg.connect(db) as conn:
+        for chain, topic in ((stray, a), (unknown, None)):
+            conn.execute(
+                "INSERT INTO enrichment_logs (id, entity_type, entity_id, operation, status, job_id, fold_state,"
+                " source_topic) SELECT gen_random_uuid(), 'ALBUM', gen_random_uuid(), 'ENRICH_ALBUM', 'SUCCESS',"
+                " %s, fold_state, %s FROM enrichment_logs WHERE job_id = %s",
+                (chain.root_id, topic, jobs_a[0]))
+        conn.execute("UPDATE enrichment_logs SET source_topic = NULL WHERE job_id = %s", (jobs_a[1],))
+    code, out, _ = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a, "--check")
+    assert code == 3 and "1 extra" in out and stray.root_id in out, out
+    kept = _full_rows(db, "job_id = %s", (unknown.root_id,))
+    code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a)
+    assert code == 0, (out, err)
+    assert _full_rows(db, "job_id = %s", (stray.root_id,)) == {}
+    assert _full_rows(db, "job_id = %s", (unknown.root_id,)) == kept
+    with psycopg.connect(db) as conn:
+        adopted = conn.execute("SELECT source_topic FROM enrichment_logs WHERE job_id = %s", (jobs_a[1],)).fetchone()
+    assert adopted == (a,)
+    code, out, _ = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a, "--check")
+    assert code == 0, out
+
+
+def test_the_store_records_each_rows_topic(two_topics: dict[str, Any], db: str) -> None:
+    with psycopg.connect(db) as conn:
+        got = dict(conn.execute(
+            "SELECT job_id, source_topic FROM enrichment_logs WHERE fold_state IS NOT NULL").fetchall())
+    a, b = two_topics["a"], two_topics["b"]
+    assert got == {j: a for j in two_topics["jobs_a"]} | {j: b for j in two_topics["jobs_b"]}
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_an_unknown_topic_is_one_line_and_changes_nothing(
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], check: bool,
+) -> None:
+    before = _full_rows(db)
+    missing = f"test-rebuild-none-{uuid.uuid4().hex[:10]}"
+    code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, missing, *(["--check"] if check else []))
+    assert code == 1, (out, err)
+    line = err.strip()
+    assert "\n" not in line and f"topic {missing} does not exist" in line, err
+    assert _full_rows(db) == before
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        assert missing not in admin.list_topics()  # asking did not make the broker create it
+    finally:
+        admin.close()
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_a_consumer_without_positions_is_one_line_and_changes_nothing(
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], check: bool,
+) -> None:
+    a = two_topics["a"]
+    before = _full_rows(db)
+    code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a, *(["--check"] if check else []),
+                              consumer="no-such-group")
+    assert code == 1, (out, err)
+    line = err.strip()
+    assert "\n" not in line, err
+    assert f"no positions of consumer no-such-group on topic {a}" in line and f"group-{a}" in line, line
+    assert _full_rows(db) == before
