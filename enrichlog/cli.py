@@ -49,6 +49,13 @@ def emit_json(payload: object) -> None:
     sys.stdout.write("\n")
 
 
+def quiet_kafka_client(args: argparse.Namespace) -> None:
+    """kafka-python logs every failed connection attempt as an ERROR: for a command whose outcome is
+    one line, that line says what failed; -v shows the attempts."""
+    if not args.verbose:
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -140,6 +140,12 @@ def recorded(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT migration_id FROM _yoyo_migration").fetchall()}
 
 
+def pending(conn: psycopg.Connection) -> list[str]:
+    """Ids of the migrations in `migrations/` that the database has not recorded as applied."""
+    done = recorded(conn)
+    return sorted(p.stem for p in migrations_dir().glob("*.sql") if p.stem not in done)
+
+
 def preflight(conn: psycopg.Connection, applied_ids: set[str]) -> bool:
     """Check the schema against the recorded history; True when 0001 must be baselined."""
     columns = _columns(conn, "enrichment_logs")

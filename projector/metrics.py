@@ -32,6 +32,14 @@ class Metrics:
             "enrichlog_dead_lettered", "Messages sent to the dead-letter topic", ["reason"], registry=r
         )
         self.db_errors = Counter("enrichlog_db_errors", "Failed database transactions", ["kind"], registry=r)
+        self.topic_partitions = Gauge(
+            "enrichlog_topic_partitions", "Partitions of the events topic, as found at start", ["topic"], registry=r
+        )
+        self.topic_partitions_configured = Gauge(
+            "enrichlog_topic_partitions_configured",
+            "ENRICHLOG_TOPIC_PARTITIONS: fewer found than this caps the projector processes that can share the topic",
+            ["topic"], registry=r,
+        )
         self.consumer_lag = Gauge(
             "enrichlog_consumer_lag", "Messages behind the partition's end", ["topic", "partition"], registry=r
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import logging
@@ -15,6 +14,9 @@ from projector.metrics import Metrics
 from projector.pipeline import BatchHandler, RetryPolicy
 from projector.settings import ProjectorSettings
 from projector.store import PostgresStore
+from projector.topics import TopicPartitions, create_missing, partition_counts
+
+log = logging.getLogger("projector.service")
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,25 +48,21 @@ def configure_logging(settings: ProjectorSettings) -> None:
     root.setLevel(settings.log_level)
 
 
-def ensure_topics(settings: ProjectorSettings) -> None:
-    """Create the events and dead-letter topics when missing (partitions from configuration)."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000)
-    try:
-        existing = set(admin.list_topics())
-        wanted = [
-            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
-            for name in (settings.events_topic, settings.dlq_topic)
-            if name not in existing
-        ]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another projector was faster
-                admin.create_topics(wanted)
-    finally:
-        admin.close()
+def ensure_topics(settings: ProjectorSettings, timeout_s: float = 30.0) -> TopicPartitions:
+    """Create the events and dead-letter topics when missing (partitions from configuration), then
+    check the events topic's partitions against ENRICHLOG_TOPIC_PARTITIONS. Fewer (a producer that
+    published first made the broker create the topic with its default) cap how many projector
+    processes can share the work: that is logged as a WARNING saying what to do, and the projector
+    runs on, since stopping a working pipeline over it would be worse. `project --check` reports it."""
+    bootstrap = settings.kafka_bootstrap_servers
+    create_missing(bootstrap, [settings.events_topic, settings.dlq_topic], settings.topic_partitions, timeout_s)
+    found = partition_counts(bootstrap, [settings.events_topic], timeout_s)[settings.events_topic]
+    partitions = TopicPartitions(settings.events_topic, found, settings.topic_partitions)
+    if partitions.too_few or found is None:
+        log.warning(partitions.describe(bootstrap), extra={
+            "topic": settings.events_topic, "partitions": found, "configured": settings.topic_partitions,
+            "command": partitions.alter_command(bootstrap)})
+    return partitions
 
 
 def _stop_during_startup(signum: int, _frame: Any) -> None:
@@ -91,12 +89,14 @@ def run(settings: ProjectorSettings) -> int:
     from projector.app import create_app
 
     configure_logging(settings)
-    ensure_topics(settings)
+    partitions = ensure_topics(settings)
     from projector.offsets import reconcile
 
     reconcile(settings.kafka_bootstrap_servers, settings.database_url.get_secret_value(),
               settings.events_topic, settings.consumer_group)
     metrics = Metrics()
+    metrics.topic_partitions.labels(partitions.topic).set(partitions.found or 0)
+    metrics.topic_partitions_configured.labels(partitions.topic).set(partitions.configured)
     metrics.serve(settings.metrics_port, settings.metrics_host)
     app = create_app(settings, lambda _app: build_handler(settings, metrics))
     # Logging stays ours (configure_logging): Faust's worker would add a second, plain-text handler

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import argparse
 
+from enrichlog.cli import quiet_kafka_client
 from projector.settings import ProjectorSettings
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    parser.add_argument("--check", action="store_true",
+                        help="check the configuration, reach Kafka and PostgreSQL (topics, partitions, migrations) "
+                             "and exit: 0 ready, 1 a service unreachable or not migrated, 3 a topic missing or "
+                             "with fewer partitions than ENRICHLOG_TOPIC_PARTITIONS")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                        help="with --check: how long to wait for each service (default 10)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = ProjectorSettings()
     if args.check:
-        print(f"configuration ok: topic {settings.events_topic} ({settings.topic_partitions} partitions), "
-              f"dead letters {settings.dlq_topic}, group {settings.consumer_group}")
+        from projector.preflight import check_services
+
+        quiet_kafka_client(args)
+        ready = check_services(settings, args.timeout)  # raises, naming what failed: exit 1
+        if ready.problems:
+            print(f"not as configured: {'; '.join(ready.problems)}")
+            return 3
+        print(f"ready: {ready.summary()}; group {settings.consumer_group}")
         return 0
     from projector.service import run as run_projector
 

@@ -13,7 +13,7 @@ import time
 
 from rich.console import Console
 
-from enrichlog.cli import emit_json
+from enrichlog.cli import emit_json, quiet_kafka_client
 from projector.settings import ProjectorSettings
 
 
@@ -29,6 +29,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from projector import rebuild
 
+    quiet_kafka_client(args)
     settings = ProjectorSettings()
     topic = args.topic or settings.events_topic
     consumer = args.consumer or settings.consumer_group

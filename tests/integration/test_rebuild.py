@@ -8,6 +8,9 @@ as it was, byte for byte; its check must compare only that topic's rows.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +20,6 @@ import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from enrichlog.cli import main
 from projector.rebuild import read_events
 from projector.store import Positioned, PostgresStore
 from schemas import JobEvent, dump_event
@@ -93,22 +95,19 @@ def two_topics(kafka_bootstrap: str, db: str) -> Iterator[dict[str, Any]]:
     yield {"a": a, "b": b, "jobs_a": jobs_a, "jobs_b": jobs_b}
 
 
-def _rebuild(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kafka_bootstrap: str,
-             db: str, topic: str, *argv: str, consumer: str | None = None) -> tuple[int, str, str]:
-    """`enrichlog rebuild ARGV` of `topic` by its group (the projector's settings); exit status, out, err."""
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    monkeypatch.setenv("DATABASE_URL", db)
-    monkeypatch.setenv("ENRICHLOG_EVENTS_TOPIC", topic)
-    monkeypatch.setenv("ENRICHLOG_CONSUMER_GROUP", consumer or f"group-{topic}")
-    capsys.readouterr()
-    code = main(["rebuild", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+def _rebuild(kafka_bootstrap: str, db: str, topic: str, *argv: str,
+             consumer: str | None = None) -> tuple[int, str, str]:
+    """`enrichlog rebuild ARGV` as a process, for `topic` and its group by the projector's settings:
+    exit status, stdout, stderr."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "DATABASE_URL": db,
+           "ENRICHLOG_EVENTS_TOPIC": topic, "ENRICHLOG_CONSUMER_GROUP": consumer or f"group-{topic}"}
+    done = subprocess.run([sys.executable, "-m", "enrichlog.cli", "rebuild", *argv], env=env,
+                          capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout, done.stderr
 
 
 def test_rebuild_of_one_topic_leaves_the_other_topics_rows_byte_for_byte(
-    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str,
 ) -> None:
     a, b = two_topics["a"], two_topics["b"]
     others = _full_rows(db, "NOT (job_id = ANY(%s))", (two_topics["jobs_a"],))
@@ -116,7 +115,7 @@ def test_rebuild_of_one_topic_leaves_the_other_topics_rows_byte_for_byte(
     with psycopg.connect(db) as conn:  # an a row gone wrong: the rebuild is there to fix it
         conn.execute("UPDATE enrichment_logs SET retry_count = 99 WHERE job_id = %s", (two_topics["jobs_a"][0],))
 
-    code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a)
+    code, out, err = _rebuild(kafka_bootstrap, db, a)
     assert code == 0, (out, err)
     assert _full_rows(db, "NOT (job_id = ANY(%s))", (two_topics["jobs_a"],)) == others
     # It said what it replaced before it did: rows, topic, partitions.
@@ -125,21 +124,20 @@ def test_rebuild_of_one_topic_leaves_the_other_topics_rows_byte_for_byte(
     assert "1 differ" in plan and two_topics["jobs_a"][0] in plan, plan
     # Both topics now check equal to their folds, each on its own rows only.
     for topic, jobs in ((a, two_topics["jobs_a"]), (b, two_topics["jobs_b"])):
-        code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, topic, "--check")
+        code, out, err = _rebuild(kafka_bootstrap, db, topic, "--check")
         assert code == 0, (topic, out, err)
         assert f"{len(jobs)} rows" in out, out
 
 
 def test_check_names_the_ids_that_differ_and_exits_3(
-    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str,
 ) -> None:
     a = two_topics["a"]
     gone, changed = two_topics["jobs_a"][0], two_topics["jobs_a"][1]
     with psycopg.connect(db) as conn:
         conn.execute("DELETE FROM enrichment_logs WHERE job_id = %s", (gone,))
         conn.execute("UPDATE enrichment_logs SET retry_count = 99 WHERE job_id = %s", (changed,))
-    code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a, "--check")
+    code, out, err = _rebuild(kafka_bootstrap, db, a, "--check")
     assert code == 3, (out, err)
     assert "1 missing" in out and gone in out, out
     assert "1 different" in out and changed in out and "retry_count" in out, out
@@ -147,8 +145,7 @@ def test_check_names_the_ids_that_differ_and_exits_3(
 
 
 def test_a_row_the_replay_does_not_produce_is_removed_only_when_it_is_the_topics(
-    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str,
 ) -> None:
     """A row recorded as a's but that a's events do not make (a buggy earlier version wrote it) is
     a's mistake: the check calls it extra and the rebuild removes it. A row of no recorded topic
@@ -163,17 +160,17 @@ def test_a_row_the_replay_does_not_produce_is_removed_only_when_it_is_the_topics
                 " %s, fold_state, %s FROM enrichment_logs WHERE job_id = %s",
                 (chain.root_id, topic, jobs_a[0]))
         conn.execute("UPDATE enrichment_logs SET source_topic = NULL WHERE job_id = %s", (jobs_a[1],))
-    code, out, _ = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a, "--check")
+    code, out, _ = _rebuild(kafka_bootstrap, db, a, "--check")
     assert code == 3 and "1 extra" in out and stray.root_id in out, out
     kept = _full_rows(db, "job_id = %s", (unknown.root_id,))
-    code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a)
+    code, out, err = _rebuild(kafka_bootstrap, db, a)
     assert code == 0, (out, err)
     assert _full_rows(db, "job_id = %s", (stray.root_id,)) == {}
     assert _full_rows(db, "job_id = %s", (unknown.root_id,)) == kept
     with psycopg.connect(db) as conn:
         adopted = conn.execute("SELECT source_topic FROM enrichment_logs WHERE job_id = %s", (jobs_a[1],)).fetchone()
     assert adopted == (a,)
-    code, out, _ = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a, "--check")
+    code, out, _ = _rebuild(kafka_bootstrap, db, a, "--check")
     assert code == 0, out
 
 
@@ -187,12 +184,11 @@ def test_the_store_records_each_rows_topic(two_topics: dict[str, Any], db: str) 
 
 @pytest.mark.parametrize("check", [True, False])
 def test_an_unknown_topic_is_one_line_and_changes_nothing(
-    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], check: bool,
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, check: bool,
 ) -> None:
     before = _full_rows(db)
     missing = f"test-rebuild-none-{uuid.uuid4().hex[:10]}"
-    code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, missing, *(["--check"] if check else []))
+    code, out, err = _rebuild(kafka_bootstrap, db, missing, *(["--check"] if check else []))
     assert code == 1, (out, err)
     line = err.strip()
     assert "\n" not in line and f"topic {missing} does not exist" in line, err
@@ -206,12 +202,11 @@ def test_an_unknown_topic_is_one_line_and_changes_nothing(
 
 @pytest.mark.parametrize("check", [True, False])
 def test_a_consumer_without_positions_is_one_line_and_changes_nothing(
-    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], check: bool,
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str, check: bool,
 ) -> None:
     a = two_topics["a"]
     before = _full_rows(db)
-    code, out, err = _rebuild(monkeypatch, capsys, kafka_bootstrap, db, a, *(["--check"] if check else []),
+    code, out, err = _rebuild(kafka_bootstrap, db, a, *(["--check"] if check else []),
                               consumer="no-such-group")
     assert code == 1, (out, err)
     line = err.strip()
