@@ -8,6 +8,7 @@ as it was, byte for byte; its check must compare only that topic's rows.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -213,3 +214,72 @@ def test_a_consumer_without_positions_is_one_line_and_changes_nothing(
     assert "\n" not in line, err
     assert f"no positions of consumer no-such-group on topic {a}" in line and f"group-{a}" in line, line
     assert _full_rows(db) == before
+
+
+def test_a_batch_folded_ahead_from_a_row_the_rebuild_replaced_is_folded_again(kafka_bootstrap: str, db: str) -> None:
+    """The projector folds its next batch while the last one commits, from the rows as it read them.
+    A rebuild that replaces such a row in between moves the row's version on, so that batch is
+    refused by the version check and folded again from the rebuilt row, even when the row it
+    replaced was itself written by a rebuild (its version NULL, which reads as 0)."""
+    from psycopg.types.json import Jsonb
+
+    from projector import rebuild
+    from projector.rows import project_all
+
+    topic = f"test-rebuild-ahead-{uuid.uuid4().hex[:10]}"
+    _create_topics(kafka_bootstrap, topic, partitions=1)
+    c = Chain()
+    first = [c.started(c.root_id), c.retrying(c.root_id, 1), c.started(c.root_id, 2)]
+    late = c.finished(c.root_id, 2)
+    _publish(kafka_bootstrap, topic, first)
+    _fold(kafka_bootstrap, db, topic, f"group-{topic}")
+    with psycopg.connect(db) as conn:  # a wrong row, as a buggy version (or an earlier rebuild) left it
+        conn.execute("UPDATE enrichment_logs SET fold_state = %s, fold_seq = NULL WHERE job_id = %s",
+                     (Jsonb(project_all(first[:1])[c.root_id].fold_state), c.root_id))
+    _publish(kafka_bootstrap, topic, [late])
+    store = PostgresStore(db, consumer=f"group-{topic}")
+    batch = [Positioned(topic, 0, 3, late)]
+
+    async def go() -> int:
+        prepared = await store.prepare(batch)  # folded onto the wrong row
+        await asyncio.to_thread(rebuild.rebuild, db, kafka_bootstrap, topic, f"group-{topic}")
+        await store.apply(batch, prepared)
+        await store.close()
+        return store.fallbacks
+
+    assert asyncio.run(go()) == 1
+    report = rebuild.check(db, kafka_bootstrap, topic, f"group-{topic}")
+    assert report.ok and report.events_read == 4, report.summary()
+
+
+def test_a_job_with_events_on_two_topics_is_reported_and_the_rebuild_refused(
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str,
+) -> None:
+    """Its row holds both topics' events: a replay of one topic cannot recompute it."""
+    a, b = two_topics["a"], two_topics["b"]
+    c = Chain()
+    _publish(kafka_bootstrap, b, [c.started(c.root_id)])
+    _fold(kafka_bootstrap, db, b, f"group-{b}")
+    _publish(kafka_bootstrap, a, [c.finished(c.root_id)])
+    _fold(kafka_bootstrap, db, a, f"group-{a}")
+    before = _full_rows(db)
+    code, out, err = _rebuild(kafka_bootstrap, db, a, "--check")
+    assert code == 3, (out, err)
+    assert f"1 written from another topic (e.g. {c.root_id}: topic {b})" in out, out
+    code, out, err = _rebuild(kafka_bootstrap, db, a)
+    assert code == 1, (out, err)
+    line = err.strip()
+    assert "\n" not in line and c.root_id in line and "nothing swapped" in line, err
+    assert _full_rows(db) == before
+
+
+def test_the_topic_and_consumer_can_be_named_on_the_command_line(
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str,
+) -> None:
+    b = two_topics["b"]
+    code, out, err = _rebuild(kafka_bootstrap, db, "enrichment.job-events", "--check", "--json", "--topic", b,
+                              "--consumer", f"group-{b}", consumer="enrichment-log-projector")
+    assert code == 0, (out, err)
+    report = json.loads(out)
+    assert (report["ok"], report["topic"], report["rows"]) == (True, b, len(two_topics["jobs_b"]))
+    assert report["keptByTopic"] == {two_topics["a"]: len(two_topics["jobs_a"])}
