@@ -50,6 +50,7 @@ class CheckReport:
     topic: str = ""
     consumer: str = ""
     until: dict[int, int] = field(default_factory=dict)  # partition -> the table's next offset
+    partitions: int = 0  # the topic's, on the broker
     rows_compared: int = 0
     events_read: int = 0
     dead_letters_read: int = 0
@@ -70,8 +71,9 @@ class CheckReport:
             return (f"topic {self.topic}'s rows equal its fold: {self.rows_compared} rows, "
                     f"{self.events_read} events")
         return (f"MISMATCH in topic {self.topic}'s rows: {len(self.missing)} missing{_eg(self.missing)}, "
-                f"{len(self.extra)} extra{_eg(self.extra)}, {len(self.different)} different{self._different()}, "
-                f"{len(self.foreign)} written from another topic{self._foreign()} of {self.rows_compared} rows")
+                f"{len(self.extra)} extra{_eg(self.extra)}, {len(self.different)} different{self._different()}"
+                f"{f', {len(self.foreign)} written from another topic{self._foreign()}' if self.foreign else ''}"
+                f" of {self.rows_compared} rows")
 
     def plan(self, rebuilt: int) -> str:
         """What a rebuild replaces: rows, topic, partitions; what it keeps."""
@@ -79,7 +81,8 @@ class CheckReport:
         offsets = ", ".join(str(self.until[p]) for p in sorted(self.until))
         others = ", ".join(f"{t}: {n}" for t, n in sorted(self.kept.items()))
         return (f"replacing {self.topic_rows} rows of topic {self.topic} (consumer {self.consumer}; partitions "
-                f"{parts} up to offsets {offsets}) with {rebuilt} rebuilt from {self.events_read} events: "
+                f"{parts} of {self.partitions} up to offsets {offsets}) with {rebuilt} rebuilt from "
+                f"{self.events_read} events: "
                 f"{len(self.different)} differ{self._different()}, {len(self.missing)} new{_eg(self.missing)}, "
                 f"{len(self.extra)} removed (not made by the replay){_eg(self.extra)}; keeping "
                 f"{sum(self.kept.values())} rows of other topics{f' ({others})' if others else ''} and "
@@ -155,9 +158,12 @@ def _holds(topic: str, wanted: dict[Any, int], starts: dict[Any, int], ends: dic
                 f"partition's end ({ends[tp]}): was the topic deleted and created again?")
 
 
-def _require_topic(bootstrap: str, topic: str) -> None:
-    if partition_counts(bootstrap, [topic])[topic] is None:
+def _require_topic(bootstrap: str, topic: str) -> int:
+    """The topic's partition count; RebuildError when there is no such topic."""
+    count = partition_counts(bootstrap, [topic])[topic]
+    if count is None:
         raise RebuildError(f"topic {topic} does not exist on the broker at {bootstrap}")
+    return count
 
 
 _POSITIONS = "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s" \
@@ -247,10 +253,10 @@ def _norm(v: Any) -> Any:
 def check(database_url: str, bootstrap: str, topic: str, consumer: str,
           progress: Progress | None = None) -> CheckReport:
     """Compare the topic's rows with the fold of the topic up to the consumer's positions."""
-    _require_topic(bootstrap, topic)
+    partitions = _require_topic(bootstrap, topic)
     with psycopg.connect(database_url, connect_timeout=10) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        report = CheckReport(topic, consumer, _positions(conn, consumer, topic, lock=False))
+        report = CheckReport(topic, consumer, _positions(conn, consumer, topic, lock=False), partitions)
         expected = _fold_topic(bootstrap, report, progress)
         _compare(conn, "enrichment_logs", expected, report)
     return report
@@ -277,10 +283,10 @@ def rebuild(database_url: str, bootstrap: str, topic: str, consumer: str, progre
     """Recompute the topic's rows and replace them; `announce` is told the plan before the swap.
     The report compares the table as it was with the rebuilt rows. Raises RebuildError (nothing
     changed) when the rebuilt rows do not check or a job's row is another topic's."""
-    _require_topic(bootstrap, topic)
+    partitions = _require_topic(bootstrap, topic)
     with psycopg.connect(database_url, connect_timeout=10) as conn:
         # Locked until commit: the group's projector waits, then continues where the rebuilt rows end.
-        report = CheckReport(topic, consumer, _positions(conn, consumer, topic, lock=True))
+        report = CheckReport(topic, consumer, _positions(conn, consumer, topic, lock=True), partitions)
         expected = _fold_topic(bootstrap, report, progress)
         conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (LIKE enrichment_logs INCLUDING DEFAULTS) ON COMMIT DROP")
                      .format(sql.Identifier(_REBUILD)))
