@@ -29,10 +29,10 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _check(env: dict[str, str]) -> tuple[int, str, float]:
+def _check(env: dict[str, str], *args: str) -> tuple[int, str, float]:
     """`enrichlog project --check` as a process in this environment: exit status, its only line, seconds."""
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "enrichlog.cli", "project", "--check"], env=env,
+    done = subprocess.run([sys.executable, "-m", "enrichlog.cli", "project", "--check", *args], env=env,
                           capture_output=True, text=True, timeout=120)
     elapsed = time.monotonic() - started
     lines = (done.stdout + done.stderr).strip().splitlines()
@@ -68,6 +68,24 @@ def test_kafka_unreachable_is_one_line_naming_it_and_exit_1(
     assert line.startswith("enrichlog project: error:") and f"Kafka at {address} did not answer" in line, line
     assert "PostgreSQL" not in line, line  # the database answered
     assert elapsed < 30, elapsed
+
+
+def test_services_that_accept_connections_and_never_answer_are_given_up_on_within_the_timeout(
+    projector_env: dict[str, str],
+) -> None:
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    address = f"127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        code, line, elapsed = _check({**projector_env, "KAFKA_BOOTSTRAP_SERVERS": address,
+                                      "DATABASE_URL": f"postgresql://enrichlog@{address}/enrichlog"}, "--timeout", "2")
+    finally:
+        silent.close()
+    assert code == 1, line
+    assert f"Kafka at {address} did not answer within 2s" in line, line
+    assert f"PostgreSQL at postgresql://enrichlog@{address}/enrichlog unreachable" in line, line
+    assert elapsed < 20, elapsed  # both bounded: 2 s each, and the interpreter's start
 
 
 def test_postgres_unreachable_is_one_line_naming_it_and_exit_1(
