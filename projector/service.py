@@ -14,7 +14,7 @@ from projector.metrics import Metrics
 from projector.pipeline import BatchHandler, RetryPolicy
 from projector.settings import ProjectorSettings
 from projector.store import PostgresStore
-from projector.topics import TopicPartitions, create_missing, partition_counts
+from projector.topics import TopicPartitions, create, partition_counts
 
 log = logging.getLogger("projector.service")
 
@@ -54,11 +54,16 @@ def ensure_topics(settings: ProjectorSettings, timeout_s: float = 30.0) -> Topic
     published first made the broker create the topic with its default) cap how many projector
     processes can share the work: that is logged as a WARNING saying what to do, and the projector
     runs on, since stopping a working pipeline over it would be worse. `project --check` reports it."""
-    bootstrap = settings.kafka_bootstrap_servers
-    create_missing(bootstrap, [settings.events_topic, settings.dlq_topic], settings.topic_partitions, timeout_s)
-    found = partition_counts(bootstrap, [settings.events_topic], timeout_s)[settings.events_topic]
-    partitions = TopicPartitions(settings.events_topic, found, settings.topic_partitions)
-    if partitions.too_few or found is None:
+    bootstrap, events = settings.kafka_bootstrap_servers, settings.events_topic
+    counts = partition_counts(bootstrap, [events, settings.dlq_topic], timeout_s)
+    missing = [t for t, n in counts.items() if n is None]
+    if missing:
+        create(bootstrap, missing, settings.topic_partitions, timeout_s)
+    found = counts[events]
+    if found is None:  # created just now, by this projector or (a race) by someone else: ask again
+        found = partition_counts(bootstrap, [events], timeout_s)[events] or settings.topic_partitions
+    partitions = TopicPartitions(events, found, settings.topic_partitions)
+    if partitions.too_few:
         log.warning(partitions.describe(bootstrap), extra={
             "topic": settings.events_topic, "partitions": found, "configured": settings.topic_partitions,
             "command": partitions.alter_command(bootstrap)})

@@ -83,17 +83,14 @@ def partition_counts(bootstrap: str, topics: list[str], timeout_s: float = 10.0)
     return out
 
 
-def create_missing(bootstrap: str, topics: list[str], partitions: int, timeout_s: float = 10.0) -> None:
-    """Create those of `topics` that do not exist, with `partitions` partitions each."""
+def create(bootstrap: str, topics: list[str], partitions: int, timeout_s: float = 10.0) -> None:
+    """Create `topics` with `partitions` partitions each; one that exists meanwhile is left as it is."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    missing = [t for t, n in partition_counts(bootstrap, topics, timeout_s).items() if n is None]
-    if not missing:
-        return
     admin = _admin(bootstrap, timeout_s)
     try:
         with contextlib.suppress(TopicAlreadyExistsError):  # another projector was faster
-            admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing])
+            admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics])
     finally:
         admin.close()
