@@ -75,7 +75,8 @@ def _stop_during_startup(signum: int, _frame: Any) -> None:
 def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler:
     return BatchHandler(
         store=PostgresStore(settings.database_url.get_secret_value(), consumer=settings.consumer_group),
-        dead_letters=KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dlq_topic, metrics=metrics),
+        dead_letters=KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dlq_topic, metrics=metrics,
+                                      timeout_s=settings.dead_letter_timeout_s),
         metrics=metrics,
         retry=RetryPolicy(give_up_after_s=settings.db_retry_timeout_s),
         raw_of=raw_of_record,  # the agent hands over aiokafka's records

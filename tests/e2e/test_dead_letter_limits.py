@@ -2,13 +2,22 @@
 
 A dead letter that fits the topic's `max.message.bytes` goes whole; one that does not goes reduced
 (the value cut, with its original size and sha256 in headers); the source topic keeps the original.
+Only the broker gone halts the projector, which then waits (a broker of the test's own is killed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import shutil
+import signal
+import socket
+import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -16,6 +25,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
+from enrichlog.services import LocalKafka, ServicesSettings
+from enrichlog.services._proc import port_open
 from schemas import dump_event
 from tests.harness import ProjectorProcess, wait_for
 from tests.scenarios import album_chain_with_failed_child
@@ -23,6 +34,7 @@ from tests.scenarios import album_chain_with_failed_child
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 MB = 1024 * 1024
+OUTAGE_S = float(os.environ.get("ENRICHLOG_OUTAGE_S", "10"))
 
 
 def _varint(n: int) -> int:
@@ -248,3 +260,108 @@ async def _broker_refusal(bootstrap: str, topic: str, value: bytes) -> BaseExcep
     finally:
         await producer.stop()
     return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def own_kafka() -> Iterator[LocalKafka]:
+    """A broker of this test's own (free ports, own state directory), so that it can be killed
+    without harming the broker the rest of the suite shares."""
+    settings = ServicesSettings(state_dir=Path(f"/var/tmp/enrichlog-dlq-outage-{uuid.uuid4().hex[:8]}"),
+                                kafka_port=_free_port(), kafka_controller_port=_free_port(), kafka_heap="384m")
+    kafka = LocalKafka(settings)
+    kafka.start()
+    yield kafka
+    kafka.stop()
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+
+
+def _kill(kafka: LocalKafka) -> None:
+    os.kill(int(kafka.pid_file.read_text()), signal.SIGKILL)
+    wait_for(lambda: not port_open("127.0.0.1", kafka.settings.kafka_port), timeout=30, what="the broker to be gone")
+
+
+def _metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+def _positions(db: str, topic: str) -> dict[int, int]:
+    with psycopg.connect(db) as conn:
+        rows = conn.execute("SELECT partition, next_offset FROM enrichment_log_positions WHERE topic = %s",
+                            (topic,)).fetchall()
+    return dict(rows)
+
+
+def _waiting_on_a_lock(db: str) -> int:
+    with psycopg.connect(db, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_the_broker_gone_while_a_dead_letter_is_due_halts_the_projector_until_it_is_back(
+    own_kafka: LocalKafka, projector_env: dict[str, str], topic: str, db: str, tmp_path: Path
+) -> None:
+    """A batch holding a bad message is in the projector's hands (its reads wait on a lock the test
+    holds) when the broker is SIGKILLed; then the lock goes and the dead letter is due. The
+    projector must neither exit nor advance any partition, count and say that it waits, and fold
+    on by itself once the broker is back."""
+    bootstrap = own_kafka.bootstrap_servers
+    _create_topics(bootstrap, topic, {})
+    metrics_port = _free_port()
+    env = {**projector_env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "ENRICHLOG_METRICS_PORT": str(metrics_port),
+           "ENRICHLOG_DEAD_LETTER_TIMEOUT_S": "5"}
+    log = tmp_path / "projector.log"
+    proc = ProjectorProcess(env, log).start()
+    try:
+        producer = _producer(bootstrap, linger_ms=200)
+        first = [_publish_chain(producer, topic, p) for p in range(3)]
+        producer.flush(30)
+        wait_for(lambda: _roots_partial(db, first) or proc.died_on_its_own(), timeout=120, what="the first chains")
+        with psycopg.connect(db) as lock:
+            lock.execute("LOCK TABLE enrichment_logs IN ACCESS EXCLUSIVE MODE")  # the projector's reads wait
+            # One record batch on one partition: the bad message and a chain arrive in one batch.
+            c, events = album_chain_with_failed_child()
+            for e in events[:6]:
+                producer.send(topic, key=e.root_job_id.encode(), value=dump_event(e), partition=0)
+            producer.send(topic, key=b"bad", value=b"\xff bad", partition=0)
+            for e in events[6:]:
+                producer.send(topic, key=e.root_job_id.encode(), value=dump_event(e), partition=0)
+            producer.flush(30)
+            producer.close()
+            wait_for(lambda: _waiting_on_a_lock(db) > 0 or proc.died_on_its_own(), timeout=60,
+                     what="the batch with the bad message to wait on the lock")
+            _kill(own_kafka)
+            lock.rollback()
+        wait_for(lambda: "dead-letter topic cannot be written" in log.read_text() or proc.died_on_its_own(),
+                 timeout=60, what="the projector to wait for the dead-letter topic")
+        assert proc.running(), proc.log()
+        assert _metric(metrics_port, "enrichlog_dead_letter_blocked") == 1
+        held = _positions(db, topic)
+        down_at = time.monotonic()
+        while time.monotonic() - down_at < OUTAGE_S:
+            assert proc.running(), proc.log()  # it waits for the broker, it does not exit
+            assert _positions(db, topic) == held  # and no partition moves on past the dead letter
+            time.sleep(0.5)
+        assert _metric(metrics_port, 'enrichlog_dead_letter_errors_total{kind="unavailable"}') >= 2
+        own_kafka.start()
+        back_at = time.monotonic()
+        wait_for(lambda: _roots_partial(db, [c.root_id]) or proc.died_on_its_own(), timeout=180,
+                 what="the chain around the dead letter to be folded")
+        print(f"\nbroker down {time.monotonic() - down_at:.0f}s while a dead letter was due; "
+              f"folding again {time.monotonic() - back_at:.1f}s after the broker was back")
+        assert proc.running(), proc.log()
+        assert _dead_letters(bootstrap, topic, {b"bad"})[b"bad"].value == b"\xff bad"
+        assert _metric(metrics_port, "enrichlog_dead_letter_blocked") == 0
+        assert "dead-letter topic written again" in log.read_text()
+        assert proc.stop() == 0
+    finally:
+        proc.kill()
+        print(proc.log())
