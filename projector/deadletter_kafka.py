@@ -179,7 +179,8 @@ class KafkaDeadLetters:
             # Non-idempotent batches expire after request_timeout_ms; this bounds a wedged producer.
             await asyncio.wait(futures.values(), timeout=self.timeout_s * 2)
         for i, future in futures.items():
-            exc = future.exception() if future.done() else TimeoutError("not acknowledged in time")
+            exc = future.exception() if future.done() and not future.cancelled() else \
+                TimeoutError("not acknowledged in time")
             if exc is None:
                 self._written(letters[i], records[i])
             elif isinstance(exc, _TOO_LARGE):

@@ -275,6 +275,9 @@ def own_kafka() -> Iterator[LocalKafka]:
     settings = ServicesSettings(state_dir=Path(f"/var/tmp/enrichlog-dlq-outage-{uuid.uuid4().hex[:8]}"),
                                 kafka_port=_free_port(), kafka_controller_port=_free_port(), kafka_heap="384m")
     kafka = LocalKafka(settings)
+    kafka.home.mkdir(parents=True, exist_ok=True)
+    for cached in Path(ServicesSettings().state_dir, "kafka").glob("classpath-*.txt"):  # skip the Maven step
+        shutil.copy(cached, kafka.home / cached.name)
     kafka.start()
     yield kafka
     kafka.stop()
