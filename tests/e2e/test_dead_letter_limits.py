@@ -342,6 +342,7 @@ def test_the_broker_gone_while_a_dead_letter_is_due_halts_the_projector_until_it
             wait_for(lambda: _waiting_on_a_lock(db) > 0 or proc.died_on_its_own(), timeout=60,
                      what="the batch with the bad message to wait on the lock")
             _kill(own_kafka)
+            killed_at = time.monotonic()
             lock.rollback()
         wait_for(lambda: "dead-letter topic cannot be written" in log.read_text() or proc.died_on_its_own(),
                  timeout=60, what="the projector to wait for the dead-letter topic")
@@ -358,7 +359,7 @@ def test_the_broker_gone_while_a_dead_letter_is_due_halts_the_projector_until_it
         back_at = time.monotonic()
         wait_for(lambda: _roots_partial(db, [c.root_id]) or proc.died_on_its_own(), timeout=180,
                  what="the chain around the dead letter to be folded")
-        print(f"\nbroker down {time.monotonic() - down_at:.0f}s while a dead letter was due; "
+        print(f"\nbroker down {back_at - killed_at:.0f}s while a dead letter was due; "
               f"folding again {time.monotonic() - back_at:.1f}s after the broker was back")
         assert proc.running(), proc.log()
         assert _dead_letters(bootstrap, topic, {b"bad"})[b"bad"].value == b"\xff bad"
