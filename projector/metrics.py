@@ -31,6 +31,19 @@ class Metrics:
         self.dead_lettered = Counter(
             "enrichlog_dead_lettered", "Messages sent to the dead-letter topic", ["reason"], registry=r
         )
+        self.dead_letters_reduced = Counter(
+            "enrichlog_dead_letters_reduced", "Dead letters written in reduced form (too large to go whole)",
+            registry=r,
+        )
+        self.dead_letter_errors = Counter(
+            "enrichlog_dead_letter_errors",
+            "Failed tries to write dead letters (unavailable: retried after a backoff; too-large: sent again reduced)",
+            ["kind"], registry=r,
+        )
+        self.dead_letter_blocked = Gauge(
+            "enrichlog_dead_letter_blocked", "1 while the projector waits for the dead-letter topic to be writable",
+            registry=r,
+        )
         self.db_errors = Counter("enrichlog_db_errors", "Failed database transactions", ["kind"], registry=r)
         self.topic_partitions = Gauge(
             "enrichlog_topic_partitions", "Partitions of the events topic, as found at start", ["topic"], registry=r

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from projector.deadletter import DeadLetterSink, RawMessage
+from projector.deadletter import DeadLetter, DeadLetterSink, RawMessage
 from projector.errors import StoreError, StoreUnavailable
 from projector.metrics import Metrics
 from projector.store import ApplyResult, LogStore, Positioned
@@ -119,8 +119,8 @@ class BatchHandler:
             decoded.prepared = await prepare(decoded.positioned)
 
     async def commit(self, decoded: Decoded) -> ApplyResult:
-        for bad, error in decoded.bad:  # dead letters first: they are acknowledged before the commit
-            await self._dead_letter(bad, error.kind, error.reason)
+        # Dead letters first, all at once: they are acknowledged before the commit.
+        await self._dead_letter([DeadLetter(bad, error.kind, error.reason) for bad, error in decoded.bad])
         result = await self._commit(decoded.positioned, decoded.messages, decoded.prepared)
         m = self.metrics
         m.events_folded.inc(result.applied)
@@ -131,11 +131,16 @@ class BatchHandler:
         m.batch_seconds.observe(time.perf_counter() - decoded.started)
         return result
 
-    async def _dead_letter(self, message: RawMessage, reason: str, error: str) -> None:
-        await self.dead_letters.send(message, reason=reason, error=error)
-        self.metrics.dead_lettered.labels(reason=reason).inc()
-        log.warning("dead-lettered message", extra={"topic": message.topic, "partition": message.partition,
-                                                    "offset": message.offset, "reason": reason, "error": error})
+    async def _dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        if not letters:
+            return
+        await self.dead_letters.send_all(letters)
+        for letter in letters:
+            message = letter.message
+            self.metrics.dead_lettered.labels(reason=letter.reason).inc()
+            log.warning("dead-lettered message", extra={"topic": message.topic, "partition": message.partition,
+                                                        "offset": message.offset, "reason": letter.reason,
+                                                        "error": letter.error})
 
     async def _commit(self, batch: Sequence[Positioned], messages: Sequence[Any],
                       prepared: Any = None) -> ApplyResult:
@@ -154,7 +159,7 @@ class BatchHandler:
                 poison = events[0]
                 message = next(m for m in messages
                                if (m.topic, m.partition, m.offset) == (poison.topic, poison.partition, poison.offset))
-                await self._dead_letter(self.raw_of(message), "store-rejected", str(exc))
+                await self._dead_letter([DeadLetter(self.raw_of(message), "store-rejected", str(exc))])
                 return await self._apply([p._replace(event=None) if p is poison else p for p in batch])
             mid = len(batch) // 2
             return _combined(await self._commit(batch[:mid], messages), await self._commit(batch[mid:], messages))

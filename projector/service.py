@@ -9,7 +9,8 @@ import signal
 import sys
 from typing import Any
 
-from projector.deadletter import KafkaDeadLetters, raw_of_record
+from projector.deadletter import raw_of_record
+from projector.deadletter_kafka import KafkaDeadLetters
 from projector.metrics import Metrics
 from projector.pipeline import BatchHandler, RetryPolicy
 from projector.settings import ProjectorSettings
@@ -77,7 +78,8 @@ def _stop_during_startup(signum: int, _frame: Any) -> None:
 def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler:
     return BatchHandler(
         store=PostgresStore(settings.database_url.get_secret_value(), consumer=settings.consumer_group),
-        dead_letters=KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dlq_topic),
+        dead_letters=KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dlq_topic, metrics=metrics,
+                                      timeout_s=settings.dead_letter_timeout_s),
         metrics=metrics,
         retry=RetryPolicy(give_up_after_s=settings.db_retry_timeout_s),
         raw_of=raw_of_record,  # the agent hands over aiokafka's records

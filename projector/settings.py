@@ -45,6 +45,12 @@ class ProjectorSettings(BaseSettings):
     db_retry_timeout_s: float = Field(
         300.0, ge=0, validation_alias=AliasChoices("ENRICHLOG_DB_RETRY_TIMEOUT_S", "db_retry_timeout_s")
     )
+    dead_letter_timeout_s: float = Field(
+        30.0, ge=1, le=600,
+        validation_alias=AliasChoices("ENRICHLOG_DEAD_LETTER_TIMEOUT_S", "dead_letter_timeout_s"),
+        description="how long one try at writing a batch's dead letters waits for the broker before it "
+        "is counted as failed and retried (the batch waits, without end, until they are written)",
+    )
     session_timeout_s: float = Field(
         10.0, ge=6, le=300, validation_alias=AliasChoices("ENRICHLOG_SESSION_TIMEOUT_S", "session_timeout_s"),
         description="how long the group waits for a crashed projector before giving its partitions away",
