@@ -46,6 +46,8 @@ def create_app(
         topic_partitions=settings.topic_partitions,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
+        # A static member (projector.membership): restarted, it takes its partitions back at once.
+        consumer_group_instance_id=settings.instance_id,
         broker_commit_interval=1.0,
         # A SIGKILLed projector is expelled from the group after this, not Faust's default 60 s.
         broker_session_timeout=settings.session_timeout_s,

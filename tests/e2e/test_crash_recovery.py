@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,69 +19,23 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from enrichlog.migrate import migrate
 from enrichlog.services import LocalPostgres, ServicesSettings
-from producers.workload import WorkloadConfig, generate_events
 from projector.rebuild import check
-from schemas import JobEvent, dump_event
+from schemas import JobEvent
 from tests.harness import ProjectorProcess, wait_for
+from tests.harness import assert_table_is_the_fold as _assert_table_is_the_fold
+from tests.harness import caught_up as _caught_up
+from tests.harness import positions as _positions
+from tests.harness import stream as _stream
+from tests.harness import workload as _workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 EVENTS = int(os.environ.get("ENRICHLOG_KILL_TEST_EVENTS", "20000"))
 KILLS = int(os.environ.get("ENRICHLOG_KILL_TEST_KILLS", "5"))
 OUTAGE_S = float(os.environ.get("ENRICHLOG_OUTAGE_S", "10"))
-
-
-def _workload(n_events: int, seed: int) -> list[JobEvent]:
-    config = WorkloadConfig(chains=max(1, n_events // 11), seed=seed, retry_rate=0.2, failure_rate=0.05,
-                            run_id=f"kill{uuid.uuid4().hex[:6]}")
-    return list(generate_events(config))
-
-
-def _stream(bootstrap: str, topic: str, events: list[JobEvent], seconds: float) -> threading.Thread:
-    """Publish `events` evenly over about `seconds`, in a thread (the workload keeps streaming)."""
-
-    def run() -> None:
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-        chunk = max(1, len(events) // max(1, int(seconds * 10)))
-        for i in range(0, len(events), chunk):
-            for e in events[i : i + chunk]:
-                producer.send(topic, key=e.root_job_id.encode(), value=dump_event(e))
-            time.sleep(0.1)
-        producer.flush(60)
-        producer.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
-def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
-    finally:
-        consumer.close()
-
-
-def _positions(db: str, topic: str) -> dict[int, int]:
-    try:
-        with psycopg.connect(db, connect_timeout=3) as conn:
-            rows = conn.execute(
-                "SELECT partition, next_offset FROM enrichment_log_positions WHERE topic = %s", (topic,)
-            ).fetchall()
-    except psycopg.OperationalError:
-        return {}
-    return dict(rows)
-
-
-def _caught_up(db: str, bootstrap: str, topic: str) -> bool:
-    ends = {p: o for p, o in _end_offsets(bootstrap, topic).items() if o > 0}
-    return bool(ends) and all(_positions(db, topic).get(p, 0) >= o for p, o in ends.items())
 
 
 def _assert_not_crashed(p: ProjectorProcess) -> None:
@@ -123,13 +76,6 @@ def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, 
     assert not any(p.died_on_its_own() for p in procs), "\n".join(p.log() for p in procs)
     assert [p.stop() for p in procs] == [0] * len(procs)
     return progress_at_kill
-
-
-def _assert_table_is_the_fold(db: str, bootstrap: str, topic: str, events: list[JobEvent], what: str) -> None:
-    report = check(db, bootstrap, topic, consumer=f"group-{topic}")
-    print(f"\n{what}; {report.events_read} events, {report.rows_compared} rows compared: {report.summary()}")
-    assert report.ok, report.summary()
-    assert report.events_read == len(events) and report.rows_compared == len({e.job_id for e in events})
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
