@@ -31,6 +31,12 @@ class Metrics:
         self.dead_lettered = Counter(
             "enrichlog_dead_lettered", "Messages sent to the dead-letter topic", ["reason"], registry=r
         )
+        self.batches_refused = Counter(
+            "enrichlog_batches_refused",
+            "Batches the store refused to write as folded, the table having moved since their read (positions "
+            "moved: another member took the partitions; rows changed: another writer); each is folded again",
+            ["reason"], registry=r,
+        )
         self.db_errors = Counter("enrichlog_db_errors", "Failed database transactions", ["kind"], registry=r)
         self.consumer_lag = Gauge(
             "enrichlog_consumer_lag", "Messages behind the partition's end", ["topic", "partition"], registry=r
