@@ -75,7 +75,7 @@ def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler
     return BatchHandler(
         store=PostgresStore(settings.database_url.get_secret_value(), consumer=settings.consumer_group,
                             application_name=f"enrichlog-projector {settings.instance_id or ''}".rstrip(),
-                            idle_in_transaction_timeout_s=settings.session_timeout_s, metrics=metrics),
+                            metrics=metrics),
         dead_letters=KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dlq_topic),
         metrics=metrics,
         retry=RetryPolicy(give_up_after_s=settings.db_retry_timeout_s),

@@ -16,9 +16,6 @@ ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = p.next_offs
 RETURNING partition, next_offset
 """
 
-# SET takes no parameters; set_config does, for the session (false: not only this transaction).
-SET_IDLE_IN_TRANSACTION_TIMEOUT = "SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, false)"
-
 ADVANCE_POSITIONS = """
 UPDATE enrichment_log_positions AS p
    SET next_offset = GREATEST(p.next_offset, n.next_offset), updated_at = now()

@@ -125,14 +125,11 @@ class PostgresStore:
     """
 
     def __init__(self, database_url: str, consumer: str, *, application_name: str | None = None,
-                 idle_in_transaction_timeout_s: float | None = None, metrics: Metrics | None = None) -> None:
-        """`idle_in_transaction_timeout_s`: PostgreSQL ends the writer's session when it sits that long in
-        a transaction (a paused or hung process): its locks on the positions would otherwise hold up the
-        member its partitions moved to. Set it to the consumer group's session timeout: by then they have."""
+                 metrics: Metrics | None = None) -> None:
+        """`application_name`: what pg_stat_activity shows of the store's connections."""
         self.database_url = database_url
         self.consumer = consumer
         self.application_name = application_name
-        self.idle_in_transaction_timeout_s = idle_in_transaction_timeout_s
         self.metrics = metrics
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._reader: psycopg.AsyncConnection[Any] | None = None
@@ -161,9 +158,6 @@ class PostgresStore:
         if autocommit:
             return conn
         try:  # the writer: its staging table, for the rows of jobs already stored
-            if self.idle_in_transaction_timeout_s:
-                await conn.execute(q.SET_IDLE_IN_TRANSACTION_TIMEOUT,
-                                   {"ms": str(int(self.idle_in_transaction_timeout_s * 1000))})
             await conn.execute(q.CREATE_STAGE)
             await conn.commit()
         except BaseException as exc:
@@ -331,11 +325,12 @@ class PostgresStore:
         """Say which events of a committed batch were not applied, the stored positions being past them."""
         if not prepared.below:
             return
+        below = {f"{t}[{p}]": f"offsets {first}..{last} < position {prepared.start[(t, p)]}"
+                 for (t, p), (first, last) in sorted(prepared.below.items())}
         log.info("not applied: %d events of the batch are already in the table (the stored positions are past "
-                 "them: a replay after a restart, or another member took the partitions meanwhile)",
-                 prepared.result.skipped, extra={"below_positions": {
-                     f"{t}[{p}]": f"offsets {first}..{last} < position {prepared.start[(t, p)]}"
-                     for (t, p), (first, last) in sorted(prepared.below.items())}})
+                 "them: a replay after a restart, or another member took the partitions meanwhile): %s",
+                 prepared.result.skipped, "; ".join(f"{tp} {what}" for tp, what in below.items()),
+                 extra={"below_positions": below})
 
     def _refused(self, stale: _Stale, what: str) -> None:
         log.warning("%s: %s", what, stale, extra={"refused": stale.reason})

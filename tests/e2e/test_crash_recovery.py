@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import socket
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from enrichlog.migrate import migrate
-from enrichlog.services import LocalPostgres, ServicesSettings
+from enrichlog.services import LocalPostgres
 from projector.rebuild import check
 from schemas import JobEvent
 from tests.harness import ProjectorProcess, wait_for
@@ -147,26 +142,6 @@ def _waiting_on_a_lock(db: str) -> int:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                            "AND wait_event_type = 'Lock'").fetchone()
     return int(row[0]) if row else 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[tuple[LocalPostgres, str]]:
-    """A PostgreSQL cluster of this test's own, so that it can be stopped without harming others."""
-    settings = ServicesSettings(state_dir=Path(f"/var/tmp/enrichlog-outage-{uuid.uuid4().hex[:8]}"),
-                                pg_port=_free_port())
-    pg = LocalPostgres(settings)
-    pg.start()
-    url = settings.database_url()
-    migrate(url)
-    yield pg, url
-    pg.stop()
-    shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
 def test_postgres_outage_mid_stream_loses_nothing_and_doubles_nothing(
