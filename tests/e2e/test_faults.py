@@ -81,6 +81,7 @@ def test_the_broker_sigkilled_again_and_again_mid_stream_loses_nothing_and_doubl
     chunks = [events[i : i + size] for i in range(0, len(events), size)]
     proc = ProjectorProcess(env, tmp_path / "projector.log").start()
     recoveries: list[float] = []
+    starts: list[float] = []
     mid_stream = 0
     try:
         for i, chunk in enumerate(chunks):
@@ -95,23 +96,22 @@ def test_the_broker_sigkilled_again_and_again_mid_stream_loses_nothing_and_doubl
             if i == len(chunks) - 1:
                 break
             own_kafka.kill()
-            mid_stream += _folded(db, topic) < sum(end_offsets_of(chunks[: i + 1]))
+            mid_stream += _folded(db, topic) < sum(len(c) for c in chunks[: i + 1])
             down = time.monotonic()
             while time.monotonic() - down < BROKER_DOWN_S:
                 assert proc.running(), proc.log()  # it waits for the broker, it does not die
                 time.sleep(0.2)
+            started = time.monotonic()
             own_kafka.start()
+            starts.append(time.monotonic() - started)
         wait_for(lambda: caught_up(db, bootstrap, topic), timeout=300, what="the projector to catch up")
         assert proc.stop() == 0, proc.log()
     finally:
         proc.kill()
     print(f"\nbroker SIGKILLed {len(chunks) - 1} times ({mid_stream} with the chunk not yet all folded), down "
-          f"{BROKER_DOWN_S:.0f}s each; from the broker's restart to the next event folded: {_seconds(recoveries)}")
+          f"{BROKER_DOWN_S:.0f}s each, restarted in {_seconds(starts)}; from the broker's restart to the next "
+          f"event folded: {_seconds(recoveries)}")
     assert_table_is_the_fold(db, bootstrap, topic, events, f"{len(chunks) - 1} broker SIGKILLs")
-
-
-def end_offsets_of(chunks: list[list[JobEvent]]) -> list[int]:
-    return [len(c) for c in chunks]
 
 
 def _write_in_flight(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
