@@ -42,7 +42,7 @@ def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, 
     """Stream `events` while, KILLS times, a random one of `procs` is SIGKILLed at a random moment
     (mid-batch, between batches, mid-commit) once the dead ones are restarted and the group has
     committed again; then let every process catch up and stop it (exit 0). The positions at each kill."""
-    # A restart takes a few seconds (the group waits for the dead member): the stream lasts long
+    # A restart takes a few seconds (the interpreter starts, the member rejoins): the stream lasts long
     # enough for most kills to land mid-stream.
     streaming = _stream(bootstrap, topic, events, seconds=max(20.0, KILLS * 8.0))
     rng = random.Random(seed)

@@ -143,9 +143,9 @@ def test_postgres_crashed_mid_transaction_loses_nothing_and_doubles_nothing(
         while time.monotonic() - down < OUTAGE_S:
             assert proc.running(), proc.log()  # it waits for the database, it does not die
             time.sleep(0.5)
-        before = _folded(url, topic)
         pg.start()
         up = time.monotonic()
+        before = _folded(url, topic)  # what survived the crash (the projector waits between its retries)
         wait_for(lambda: _folded(url, topic) > before, timeout=120, what="the first batch after the recovery")
         recovery = time.monotonic() - up
         hurry.set()
