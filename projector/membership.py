@@ -13,9 +13,11 @@ anyway: with a LeaveGroup naming its member id (which the broker accepts from a 
 any other, and which removes its name from the group too), the partitions move to the others at once.
 
 Two live processes must never share a name: the second one to join takes the name, fencing the first,
-which then finds itself unknown to the group at its next heartbeat and joins again, fencing the second,
-and so on. Both keep fetching, so the table stays right (the store refuses every write below the stored
-positions), but the group rebalances again and again.
+which finds itself unknown to the group at its next offset commit or heartbeat and joins again, fencing
+the second, and so on, about every second. Both keep fetching the same partitions, so the table stays
+right (the store refuses, and logs, every batch below the stored positions), but each folds much of the
+stream twice and the group never settles. The default name, the hostname, is unique per container or
+pod; processes sharing a host need ENRICHLOG_INSTANCE_ID each.
 """
 
 from __future__ import annotations
