@@ -98,6 +98,9 @@ def run(settings: ProjectorSettings) -> int:
 
     reconcile(settings.kafka_bootstrap_servers, settings.database_url.get_secret_value(),
               settings.events_topic, settings.consumer_group)
+    from projector.membership import claim_instance
+
+    claim_instance(settings.database_url.get_secret_value(), settings.consumer_group, settings.instance_id)
     metrics = Metrics()
     metrics.serve(settings.metrics_port, settings.metrics_host)
     app = create_app(settings, lambda _app: build_handler(settings, metrics))

@@ -127,3 +127,32 @@ def test_a_projector_stopped_with_sigterm_hands_its_partitions_over_at_once(
     print(f"\nSIGTERM: partitions {sorted(handed)} assigned to the other member {assigned_after:.1f}s after the "
           f"exit, folded by it after {folded_after:.1f}s (session timeout {SESSION_S:.0f}s)")
     assert_table_is_the_fold(db, kafka_bootstrap, topic, events, "a member stopped with SIGTERM mid-stream")
+
+
+@pytest.mark.usefixtures("projector_topics")
+def test_a_second_live_process_with_the_same_instance_id_stops_at_start_and_says_why(
+    projector_env: dict[str, str], kafka_bootstrap: str, topic: str, db: str, tmp_path: Path
+) -> None:
+    """Two live members under one name would fence each other in the group again and again: the
+    second one stops before it joins, naming the id, and the first carries on alone."""
+    env = {**projector_env, "ENRICHLOG_INSTANCE_ID": "replica-1"}
+    first = ProjectorProcess(env, tmp_path / "first.log").start()
+    second = ProjectorProcess(env, tmp_path / "second.log")
+    events = workload(2000, seed=23)
+    try:
+        stream(kafka_bootstrap, topic, events[:1000], seconds=0).join()
+        wait_for(lambda: sum(positions(db, topic).values()) > 0, timeout=120, what="the first member to fold")
+        second.start()
+        assert second.proc is not None
+        assert second.proc.wait(90) == 1
+        assert "instance id 'replica-1' of consumer group" in second.log(), second.log()
+        assert "held by another live projector" in second.log()
+        stream(kafka_bootstrap, topic, events[1000:], seconds=0).join()
+        wait_for(lambda: caught_up(db, kafka_bootstrap, topic), timeout=120, what="the first member to catch up")
+        assert first.running() and "Joined group" in first.log()
+        assert first.log().count("Joined group") == 1, "the first member was fenced"
+        assert first.stop() == 0, first.log()
+    finally:
+        first.kill()
+        second.kill()
+    assert_table_is_the_fold(db, kafka_bootstrap, topic, events, "a second process with the same instance id")
