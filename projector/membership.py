@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 import psycopg
+from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from projector.errors import ProjectorError
@@ -76,6 +77,17 @@ def claim_instance(database_url: str, group: str, instance_id: str | None, *, wa
                 "two processes with one id would fence each other in the group again and again; give each "
                 "process its own ENRICHLOG_INSTANCE_ID")
         time.sleep(0.2)
+
+
+class PromptTableManager(TableManager):
+    """Faust's table manager without the second it sleeps at start, which holds back the consumer's
+    joining its group (the app subscribes once the tables are registered): every restart waited for
+    it. The projector has no tables; what the sleep would wait for is registered by then."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
 
 class LeavingConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
