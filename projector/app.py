@@ -27,6 +27,7 @@ import faust
 from mode import CrashingSupervisor
 
 from projector.faust_batching import BatchingApp, Taken, ack_fetched, take_batches
+from projector.membership import PromptTableManager
 from projector.pipeline import BatchHandler, Decoded
 from projector.settings import ProjectorSettings
 
@@ -46,6 +47,9 @@ def create_app(
         topic_partitions=settings.topic_partitions,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
+        # A static member (projector.membership): restarted, it takes its partitions back at once.
+        consumer_group_instance_id=settings.instance_id,
+        TableManager=PromptTableManager,
         broker_commit_interval=1.0,
         # A SIGKILLed projector is expelled from the group after this, not Faust's default 60 s.
         broker_session_timeout=settings.session_timeout_s,

@@ -37,6 +37,8 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
+from projector.membership import LeavingConsumerThread
+
 # Topics not delivered in bulk (none in the projector) go message by message: yield to the event
 # loop every this many (Faust's own drain does it every 100).
 _YIELD_EVERY = 500
@@ -68,6 +70,9 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
     (compacted or transactional topics), respect flow control (a rebalance suspends it), mark the
     records read; and a rebalance that suspends the flow interrupts a delivery that waits.
     """
+
+    def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
+        return LeavingConsumerThread(self, loop=self.loop, beacon=self.beacon)  # projector.membership
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - run by Faust's Fetcher
         consumer_should_stop = self._stopped.is_set

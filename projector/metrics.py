@@ -44,6 +44,12 @@ class Metrics:
             "enrichlog_dead_letter_blocked", "1 while the projector waits for the dead-letter topic to be writable",
             registry=r,
         )
+        self.batches_refused = Counter(
+            "enrichlog_batches_refused",
+            "Batches the store refused to write as folded, the table having moved since their read (positions "
+            "moved: another member took the partitions; rows changed: another writer); each is folded again",
+            ["reason"], registry=r,
+        )
         self.db_errors = Counter("enrichlog_db_errors", "Failed database transactions", ["kind"], registry=r)
         self.topic_partitions = Gauge(
             "enrichlog_topic_partitions", "Partitions of the events topic, as found at start", ["topic"], registry=r

@@ -77,7 +77,9 @@ def _stop_during_startup(signum: int, _frame: Any) -> None:
 
 def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler:
     return BatchHandler(
-        store=PostgresStore(settings.database_url.get_secret_value(), consumer=settings.consumer_group),
+        store=PostgresStore(settings.database_url.get_secret_value(), consumer=settings.consumer_group,
+                            application_name=f"enrichlog-projector {settings.instance_id or ''}".rstrip(),
+                            metrics=metrics),
         dead_letters=KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dlq_topic, metrics=metrics,
                                       timeout_s=settings.dead_letter_timeout_s),
         metrics=metrics,
@@ -101,6 +103,9 @@ def run(settings: ProjectorSettings) -> int:
 
     reconcile(settings.kafka_bootstrap_servers, settings.database_url.get_secret_value(),
               settings.events_topic, settings.consumer_group)
+    from projector.membership import claim_instance
+
+    claim_instance(settings.database_url.get_secret_value(), settings.consumer_group, settings.instance_id)
     metrics = Metrics()
     metrics.topic_partitions.labels(partitions.topic).set(partitions.found or 0)
     metrics.topic_partitions_configured.labels(partitions.topic).set(partitions.configured)

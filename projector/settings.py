@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -55,6 +56,16 @@ class ProjectorSettings(BaseSettings):
         10.0, ge=6, le=300, validation_alias=AliasChoices("ENRICHLOG_SESSION_TIMEOUT_S", "session_timeout_s"),
         description="how long the group waits for a crashed projector before giving its partitions away",
     )
+    instance_id: str | None = Field(
+        default_factory=socket.gethostname,
+        validation_alias=AliasChoices("ENRICHLOG_INSTANCE_ID", "instance_id"),
+        pattern=r"^[A-Za-z0-9._:-]{1,200}$",
+        description="this process's static member name in the consumer group (Kafka's group.instance.id): "
+        "a restarted process with the same name takes its partitions back at once instead of waiting for "
+        "its dead predecessor's session to expire. One per process, stable across restarts: the hostname "
+        "by default (a container's or pod's own); set it per process when several run on one host; "
+        "empty: a dynamic member, which a restart waits for",
+    )
     metrics_host: str = Field(
         "127.0.0.1", validation_alias=AliasChoices("ENRICHLOG_METRICS_HOST", "metrics_host"), min_length=1
     )
@@ -67,6 +78,11 @@ class ProjectorSettings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", validation_alias=AliasChoices("ENRICHLOG_LOG_FORMAT", "log_format")
     )
+
+    @field_validator("instance_id", mode="before")
+    @classmethod
+    def _empty_is_dynamic(cls, v: object) -> object:
+        return None if v == "" else v
 
     @field_validator("database_url")
     @classmethod

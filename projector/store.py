@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +23,13 @@ from psycopg.types.json import Jsonb
 from projector import sql as q
 from projector.errors import StoreError, StoreUnavailable
 from projector.fold import fold_by_job, job_status
+from projector.metrics import Metrics
 from projector.pgcopy import copy_data, row_copy, source_field
 from projector.rows import COLUMNS, failed_children_of, state_of_row, to_row
 from projector.state import JobState
 from schemas import JobEvent
 
+log = logging.getLogger("projector.store")
 
 class Positioned(NamedTuple):
     """An event with where it was read from (a NamedTuple: one is made per event, a third of the
@@ -94,10 +97,17 @@ class Prepared:
     inserts: bytes  # the rows of jobs without a stored row, as COPY data (projector.pgcopy); b"": none
     updates: bytes  # the rows of the other jobs, likewise
     result: ApplyResult
+    # Per partition, the offsets of the batch below its stored position (first, last): not applied.
+    below: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
 
 
 class _Stale(Exception):
-    """The database is not where a folded batch assumed: someone else wrote the rows or positions."""
+    """The database is not where a folded batch assumed: someone else wrote the rows or positions.
+    The message says what differed, `reason` is the metric's label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 _STAGE_HINTS = {
@@ -124,9 +134,13 @@ class PostgresStore:
       transaction.
     """
 
-    def __init__(self, database_url: str, consumer: str) -> None:
+    def __init__(self, database_url: str, consumer: str, *, application_name: str | None = None,
+                 metrics: Metrics | None = None) -> None:
+        """`application_name`: what pg_stat_activity shows of the store's connections."""
         self.database_url = database_url
         self.consumer = consumer
+        self.application_name = application_name
+        self.metrics = metrics
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._reader: psycopg.AsyncConnection[Any] | None = None
         self._epoch = 0  # bumped whenever a prepared batch may no longer hold
@@ -147,7 +161,8 @@ class PostgresStore:
 
     async def _connect(self, *, autocommit: bool) -> psycopg.AsyncConnection[Any]:
         try:
-            conn = await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=5, autocommit=autocommit)
+            conn = await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=5, autocommit=autocommit,
+                                                         application_name=_application_name(self.application_name))
         except _TRANSIENT as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
         if autocommit:
@@ -229,9 +244,13 @@ class PostgresStore:
         that the previous batch's commit is not held up."""
         result = ApplyResult(next_offsets=next_offsets)
         fresh: list[JobEvent] = []
+        below: dict[tuple[str, int], tuple[int, int]] = {}
         for m in batch:
-            if m.offset < start[(m.topic, m.partition)]:
+            tp = (m.topic, m.partition)
+            if m.offset < start[tp]:
                 result.skipped += 1
+                first, last = below.get(tp, (m.offset, m.offset))
+                below[tp] = (min(first, m.offset), max(last, m.offset))
             elif m.event is not None:
                 fresh.append(m.event)
         source = _sources(batch, next_offsets)
@@ -261,7 +280,7 @@ class PostgresStore:
             result.applied, result.rows = len(fresh), len(states)
         end = {tp: max(start[tp], nxt) for tp, nxt in result.next_offsets.items()}
         return Prepared(epoch, start, end, states, roots, copy_data(inserts) if inserts else b"",
-                        copy_data(updates) if updates else b"", result)
+                        copy_data(updates) if updates else b"", result, below)
 
     async def apply(self, batch: Sequence[Positioned], prepared: Prepared | None = None) -> ApplyResult:
         if not batch:
@@ -272,15 +291,20 @@ class PostgresStore:
                 try:
                     async with conn.transaction():
                         await self._write_prepared(conn, prepared)
+                    self._log_below(prepared)
                     return prepared.result
-                except _Stale:
+                except _Stale as stale:
                     self.fallbacks += 1
+                    self._refused(stale, "the batch folded ahead was refused and is folded again in its transaction")
             self.invalidate()  # from here on, this batch's outcome is only known after its commit
             for _ in range(_IN_TRANSACTION_ATTEMPTS):
                 try:
                     async with conn.transaction():
-                        return await self._apply(conn, batch)
-                except _Stale:  # a row changed between our read and our write: read again
+                        done = await self._apply(conn, batch)
+                    self._log_below(done)
+                    return done.result
+                except _Stale as stale:  # a row changed between our read and our write: read again
+                    self._refused(stale, "the batch was refused and is folded again")
                     continue
             raise StoreError(f"rows of the batch kept changing under it ({_IN_TRANSACTION_ATTEMPTS} attempts): "
                              "is another process writing this consumer's rows?")
@@ -302,11 +326,30 @@ class PostgresStore:
         async with conn.pipeline():
             claims = await self._send_claims(conn, prepared.start)
         stored = {(topic, p): o for topic, cur in claims for p, o in await cur.fetchall()}
-        if any(stored.get(tp, 0) != at for tp, at in prepared.start.items()):
-            raise _Stale
+        moved = {tp: (at, stored.get(tp, 0)) for tp, at in prepared.start.items() if stored.get(tp, 0) != at}
+        if moved:
+            raise _Stale("positions-moved", "partitions moved since the batch was read ahead (another member "
+                         "took them, or a rebalance): " + ", ".join(
+                             f"{t}[{p}] read at {at}, stored {now}" for (t, p), (at, now) in sorted(moved.items())))
         await self._write(conn, prepared)
 
-    async def _apply(self, conn: psycopg.AsyncConnection[Any], batch: Sequence[Positioned]) -> ApplyResult:
+    def _log_below(self, prepared: Prepared) -> None:
+        """Say which events of a committed batch were not applied, the stored positions being past them."""
+        if not prepared.below:
+            return
+        below = {f"{t}[{p}]": f"offsets {first}..{last} < position {prepared.start[(t, p)]}"
+                 for (t, p), (first, last) in sorted(prepared.below.items())}
+        log.info("not applied: %d events of the batch are already in the table (the stored positions are past "
+                 "them: a replay after a restart, or another member took the partitions meanwhile): %s",
+                 prepared.result.skipped, "; ".join(f"{tp} {what}" for tp, what in below.items()),
+                 extra={"below_positions": below})
+
+    def _refused(self, stale: _Stale, what: str) -> None:
+        log.warning("%s: %s", what, stale, extra={"refused": stale.reason})
+        if self.metrics is not None:
+            self.metrics.batches_refused.labels(reason=stale.reason).inc()
+
+    async def _apply(self, conn: psycopg.AsyncConnection[Any], batch: Sequence[Positioned]) -> Prepared:
         """The whole batch in this transaction: positions locked first, then the stored states."""
         next_offsets = _next_offsets(batch)
         job_ids = list({m.event.job_id for m in batch if m.event is not None})
@@ -318,7 +361,7 @@ class PostgresStore:
             if states_cur else {}
         prepared = await self._fold(batch, next_offsets, start, stored, self._epoch)
         await self._write(conn, prepared)
-        return prepared.result
+        return prepared
 
     async def _write(self, conn: psycopg.AsyncConnection[Any], prepared: Prepared) -> None:
         """Write the batch's rows and advance its positions, in the caller's transaction:
@@ -336,7 +379,7 @@ class PostgresStore:
                     async with cur.copy(q.COPY_NEW_ROWS) as copy:
                         await copy.write(prepared.inserts)
                 except psycopg.errors.UniqueViolation:
-                    raise _Stale from None
+                    raise _Stale("rows-changed", "a job's row was inserted meanwhile by another writer") from None
                 copied = cur.rowcount
             if prepared.updates:
                 async with cur.copy(q.COPY_STAGE) as copy:
@@ -346,8 +389,10 @@ class PostgresStore:
             if prepared.roots:
                 await conn.execute(q.REFRESH_ROOTS, {"roots": prepared.roots})
             await self._send_advance(conn, prepared.result.next_offsets)
-        if copied + (upsert.rowcount if upsert is not None else 0) != len(prepared.states):
-            raise _Stale
+        written = copied + (upsert.rowcount if upsert is not None else 0)
+        if written != len(prepared.states):
+            raise _Stale("rows-changed", f"{len(prepared.states) - written} of the batch's {len(prepared.states)} "
+                         "rows changed since they were read (fold_seq): another writer")
 
     async def _send_claims(self, conn: psycopg.AsyncConnection[Any],
                            tps: Iterable[tuple[str, int]]) -> list[tuple[str, psycopg.AsyncCursor[Any]]]:
@@ -422,6 +467,10 @@ def db_values(row: Any) -> list[Any]:
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _application_name(name: str | None) -> str | None:
+    return name[:63] if name else None  # PostgreSQL keeps 63 bytes of it; None: libpq's default
 
 
 def _first_line(exc: BaseException) -> str:

@@ -5,15 +5,29 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from typing import Any
+
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from producers.workload import WorkloadConfig, generate_events
+from projector.rebuild import check
+from schemas import JobEvent, dump_event
 
 
 class ProjectorProcess:
-    """`enrichlog project` as a real subprocess, on its own topic, group and database."""
+    """`enrichlog project` as a real subprocess, on its own topic, group and database.
+
+    One object is one replica of a deployment: restarted, it keeps its name in the consumer group
+    (ENRICHLOG_INSTANCE_ID, unique to the object unless `env` sets one), as a supervised process keeps
+    its hostname; two objects never share one, as two live processes must not."""
 
     def __init__(self, env: dict[str, str], log_path: Any) -> None:
-        self.env = env
+        self.env = {"ENRICHLOG_INSTANCE_ID": f"projector-{uuid.uuid4().hex[:8]}", **env}
+        self.instance_id = self.env["ENRICHLOG_INSTANCE_ID"]
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self._killed = False
@@ -85,3 +99,66 @@ def wait_for(check: Any, *, timeout: float = 60, what: str = "condition") -> Any
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {value!r}")
         time.sleep(0.2)
+
+
+def workload(n_events: int, seed: int) -> list[JobEvent]:
+    """About `n_events` events of the workload generator's chains (retries, failures), a run of their own."""
+    config = WorkloadConfig(chains=max(1, n_events // 11), seed=seed, retry_rate=0.2, failure_rate=0.05,
+                            run_id=f"kill{uuid.uuid4().hex[:6]}")
+    return list(generate_events(config))
+
+
+def stream(bootstrap: str, topic: str, events: list[JobEvent], seconds: float,
+           hurry: threading.Event | None = None, **producer_config: Any) -> threading.Thread:
+    """Publish `events` evenly over about `seconds`, in a thread (the workload keeps streaming); once
+    `hurry` is set, the rest at once."""
+
+    def run() -> None:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **producer_config)
+        chunk = max(1, len(events) // max(1, int(seconds * 10)))
+        for i in range(0, len(events), chunk):
+            for e in events[i : i + chunk]:
+                producer.send(topic, key=e.root_job_id.encode(), value=dump_event(e))
+            if hurry is None or not hurry.is_set():
+                time.sleep(0.1)
+        producer.flush(60)
+        producer.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def positions(db: str, topic: str) -> dict[int, int]:
+    """The projector's stored positions of `topic` (partition -> next offset); {} while unreachable."""
+    try:
+        with psycopg.connect(db, connect_timeout=3) as conn:
+            rows = conn.execute(
+                "SELECT partition, next_offset FROM enrichment_log_positions WHERE topic = %s", (topic,)
+            ).fetchall()
+    except psycopg.OperationalError:
+        return {}
+    return dict(rows)
+
+
+def caught_up(db: str, bootstrap: str, topic: str) -> bool:
+    ends = {p: o for p, o in end_offsets(bootstrap, topic).items() if o > 0}
+    return bool(ends) and all(positions(db, topic).get(p, 0) >= o for p, o in ends.items())
+
+
+def assert_table_is_the_fold(db: str, bootstrap: str, topic: str, events: list[JobEvent], what: str) -> None:
+    """The table equals the pure fold of everything on the topic, row for row, and the topic holds
+    exactly `events` (each once)."""
+    report = check(db, bootstrap, topic, consumer=f"group-{topic}")
+    print(f"\n{what}; {report.events_read} events, {report.rows_compared} rows compared: {report.summary()}")
+    assert report.ok, report.summary()
+    assert report.events_read == len(events) and report.rows_compared == len({e.job_id for e in events})

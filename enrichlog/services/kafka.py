@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import os
 import shutil
+import signal
 import subprocess
 import uuid
 from importlib import resources
@@ -191,4 +194,20 @@ class LocalKafka:
         pid = pid_alive(self.pid_file)
         if pid is not None:
             terminate(pid, grace=30)
+        self.pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would (no controlled shutdown, logs not flushed); `start` then
+        recovers it from its data directory."""
+        pid = pid_alive(self.pid_file)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+            def gone() -> bool:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)  # reaped, when it is this process's child
+                return pid_alive(self.pid_file) is None
+
+            wait_until(gone, what=f"the killed broker (pid {pid}) to be gone", timeout=30, on_fail=lambda: "")
         self.pid_file.unlink(missing_ok=True)

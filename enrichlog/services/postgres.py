@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 from pathlib import Path
+from typing import Literal
 
 from enrichlog.services._proc import ServiceError, log_tail, port_open, run, wait_until
 from enrichlog.services.config import ServicesSettings
@@ -145,12 +146,13 @@ class LocalPostgres:
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
-    def stop(self) -> None:
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """pg_ctl stop in `mode`; `immediate` is a crash: no checkpoint, the next start recovers from the WAL."""
         if not self.running():
             return
         run(
             self._as_owner([str(find_bindir(self.settings) / "pg_ctl"), "stop", "-D", str(self.data_dir),
-                            "-m", "fast", "-w", "-t", "60"]),
+                            "-m", mode, "-w", "-t", "60"]),
             what="pg_ctl stop",
             timeout=90,
         )

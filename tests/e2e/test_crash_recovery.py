@@ -10,79 +10,27 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import socket
-import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from enrichlog.migrate import migrate
-from enrichlog.services import LocalPostgres, ServicesSettings
-from producers.workload import WorkloadConfig, generate_events
+from enrichlog.services import LocalPostgres
 from projector.rebuild import check
-from schemas import JobEvent, dump_event
+from schemas import JobEvent
 from tests.harness import ProjectorProcess, wait_for
+from tests.harness import assert_table_is_the_fold as _assert_table_is_the_fold
+from tests.harness import caught_up as _caught_up
+from tests.harness import positions as _positions
+from tests.harness import stream as _stream
+from tests.harness import workload as _workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 EVENTS = int(os.environ.get("ENRICHLOG_KILL_TEST_EVENTS", "20000"))
 KILLS = int(os.environ.get("ENRICHLOG_KILL_TEST_KILLS", "5"))
 OUTAGE_S = float(os.environ.get("ENRICHLOG_OUTAGE_S", "10"))
-
-
-def _workload(n_events: int, seed: int) -> list[JobEvent]:
-    config = WorkloadConfig(chains=max(1, n_events // 11), seed=seed, retry_rate=0.2, failure_rate=0.05,
-                            run_id=f"kill{uuid.uuid4().hex[:6]}")
-    return list(generate_events(config))
-
-
-def _stream(bootstrap: str, topic: str, events: list[JobEvent], seconds: float) -> threading.Thread:
-    """Publish `events` evenly over about `seconds`, in a thread (the workload keeps streaming)."""
-
-    def run() -> None:
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-        chunk = max(1, len(events) // max(1, int(seconds * 10)))
-        for i in range(0, len(events), chunk):
-            for e in events[i : i + chunk]:
-                producer.send(topic, key=e.root_job_id.encode(), value=dump_event(e))
-            time.sleep(0.1)
-        producer.flush(60)
-        producer.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
-def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
-    finally:
-        consumer.close()
-
-
-def _positions(db: str, topic: str) -> dict[int, int]:
-    try:
-        with psycopg.connect(db, connect_timeout=3) as conn:
-            rows = conn.execute(
-                "SELECT partition, next_offset FROM enrichment_log_positions WHERE topic = %s", (topic,)
-            ).fetchall()
-    except psycopg.OperationalError:
-        return {}
-    return dict(rows)
-
-
-def _caught_up(db: str, bootstrap: str, topic: str) -> bool:
-    ends = {p: o for p, o in _end_offsets(bootstrap, topic).items() if o > 0}
-    return bool(ends) and all(_positions(db, topic).get(p, 0) >= o for p, o in ends.items())
 
 
 def _assert_not_crashed(p: ProjectorProcess) -> None:
@@ -94,7 +42,7 @@ def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, 
     """Stream `events` while, KILLS times, a random one of `procs` is SIGKILLed at a random moment
     (mid-batch, between batches, mid-commit) once the dead ones are restarted and the group has
     committed again; then let every process catch up and stop it (exit 0). The positions at each kill."""
-    # A restart takes a few seconds (the group waits for the dead member): the stream lasts long
+    # A restart takes a few seconds (the interpreter starts, the member rejoins): the stream lasts long
     # enough for most kills to land mid-stream.
     streaming = _stream(bootstrap, topic, events, seconds=max(20.0, KILLS * 8.0))
     rng = random.Random(seed)
@@ -123,13 +71,6 @@ def _stream_and_kill(procs: list[ProjectorProcess], bootstrap: str, topic: str, 
     assert not any(p.died_on_its_own() for p in procs), "\n".join(p.log() for p in procs)
     assert [p.stop() for p in procs] == [0] * len(procs)
     return progress_at_kill
-
-
-def _assert_table_is_the_fold(db: str, bootstrap: str, topic: str, events: list[JobEvent], what: str) -> None:
-    report = check(db, bootstrap, topic, consumer=f"group-{topic}")
-    print(f"\n{what}; {report.events_read} events, {report.rows_compared} rows compared: {report.summary()}")
-    assert report.ok, report.summary()
-    assert report.events_read == len(events) and report.rows_compared == len({e.job_id for e in events})
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
@@ -201,26 +142,6 @@ def _waiting_on_a_lock(db: str) -> int:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                            "AND wait_event_type = 'Lock'").fetchone()
     return int(row[0]) if row else 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[tuple[LocalPostgres, str]]:
-    """A PostgreSQL cluster of this test's own, so that it can be stopped without harming others."""
-    settings = ServicesSettings(state_dir=Path(f"/var/tmp/enrichlog-outage-{uuid.uuid4().hex[:8]}"),
-                                pg_port=_free_port())
-    pg = LocalPostgres(settings)
-    pg.start()
-    url = settings.database_url()
-    migrate(url)
-    yield pg, url
-    pg.stop()
-    shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
 def test_postgres_outage_mid_stream_loses_nothing_and_doubles_nothing(

@@ -263,6 +263,32 @@ class TestPostgresStore(StoreContract):
         expected = {j: _normalise(_as_db(r)) for j, r in project_all(events).items()}
         assert {j: _normalise(r) for j, r in _db_rows(self.url).items()} == expected
 
+    def test_a_refused_batch_is_logged_and_counted(self, caplog: pytest.LogCaptureFixture) -> None:
+        """What the positions check refused says so: the batch read ahead (warning, metric) and the events
+        below the stored positions, not applied (info), with the partitions and offsets."""
+        from projector.metrics import Metrics
+
+        batch = _positioned(self._stream())
+        metrics = Metrics()
+        mine = PostgresStore(self.url, consumer="test", metrics=metrics, application_name="enrichlog-projector a")
+        other = PostgresStore(self.url, consumer="test")
+
+        async def go() -> None:
+            await mine.apply(batch[:10])
+            prepared = await mine.prepare(batch[10:20])
+            await other.apply(batch[10:30])
+            await mine.apply(batch[10:20], prepared)
+            for s in (mine, other):
+                await s.close()
+
+        caplog.set_level("INFO", logger="projector.store")
+        asyncio.run(go())
+        messages = [r.getMessage() for r in caplog.records]
+        assert any("refused" in m and "events[0] read at 10, stored 30" in m for m in messages), messages
+        below = [r for r in caplog.records if r.getMessage().startswith("not applied: 10 events")]
+        assert below and below[0].below_positions == {"events[0]": "offsets 10..19 < position 30"}
+        assert metrics.batches_refused.labels(reason="positions-moved")._value.get() == 1
+
     def test_a_row_written_by_someone_else_meanwhile_is_not_overwritten_from_a_stale_state(self) -> None:
         c = Chain(root_type=JobType.ENRICH_ARTIST)
         started, retrying, restarted, finished = (c.started(c.root_id), c.retrying(c.root_id, 1),

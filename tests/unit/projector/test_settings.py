@@ -41,3 +41,15 @@ def test_bad_configuration_names_the_variable(monkeypatch: pytest.MonkeyPatch, e
     with pytest.raises(ValidationError) as err:
         _settings(monkeypatch, env)
     assert names in str(err.value)
+
+
+def test_the_instance_id_is_the_hostname_unless_set_and_empty_means_a_dynamic_member(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    assert _settings(monkeypatch, GOOD).instance_id == socket.gethostname()
+    assert _settings(monkeypatch, {**GOOD, "ENRICHLOG_INSTANCE_ID": "projector-2"}).instance_id == "projector-2"
+    assert _settings(monkeypatch, {**GOOD, "ENRICHLOG_INSTANCE_ID": ""}).instance_id is None
+    with pytest.raises(ValidationError, match="ENRICHLOG_INSTANCE_ID"):
+        _settings(monkeypatch, {**GOOD, "ENRICHLOG_INSTANCE_ID": "two words"})
