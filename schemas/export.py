@@ -116,10 +116,16 @@ def _fit_rules(with_detail: bool) -> list[JSONSchema]:
     for job_type, model in DETAIL_FOR_JOB_TYPE.items():
         families.setdefault(model.model_fields["processor"].default, []).append(str(job_type))
     for processor, job_types in sorted(families.items()):
+        # `detail` may be null: the rule applies to an object (and says so, for ajv's strictTypes)
         rules.append(
             {
-                "if": {"properties": {"jobType": {"enum": sorted(job_types)}}, "required": ["jobType"]},
-                "then": {"properties": {"detail": {"properties": {"processor": {"const": processor}}}}},
+                "if": {
+                    "properties": {"jobType": {"enum": sorted(job_types)}, "detail": {"type": "object"}},
+                    "required": ["jobType", "detail"],
+                },
+                "then": {
+                    "properties": {"detail": {"type": "object", "properties": {"processor": {"const": processor}}}}
+                },
             }
         )
     return rules
