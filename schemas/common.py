@@ -40,34 +40,32 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 class Integer:
     """An integer field in `[ge, le]` that reads a JSON number with a zero fraction (`1.0`, `1e3`)
     as the integer it is, as JSON Schema's `integer` and every JSON parser in JavaScript do; a
-    string, a boolean or a fraction is refused. Checked in Rust (an integer goes straight through;
-    only a float takes the second branch), with one error type, `integer_type`, for a wrong type.
+    string, a boolean or a fraction is refused. Checked in Rust: an integer goes straight through,
+    only a float tries the second branch (schemas.errors makes one message of the two branches').
     """
 
     def __init__(self, ge: int, le: int) -> None:
         self.ge, self.le = ge, le
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        number = core_schema.union_schema(
-            [
-                core_schema.int_schema(strict=True),
-                core_schema.chain_schema([core_schema.float_schema(strict=True), core_schema.int_schema(strict=False)]),
-            ],
-            custom_error_type="integer_type",
-            custom_error_message="Input should be an integer",
+        integer = core_schema.int_schema(strict=True, ge=self.ge, le=self.le)
+        whole = core_schema.chain_schema(
+            [core_schema.float_schema(strict=True), core_schema.int_schema(strict=False, ge=self.ge, le=self.le)]
         )
-        return core_schema.chain_schema([number, core_schema.int_schema(ge=self.ge, le=self.le)])
+        # JSON only (Python code passes ints); an int never tries the second branch
+        wire = core_schema.union_schema([(integer, "integer"), (whole, "number")], mode="left_to_right")
+        return core_schema.json_or_python_schema(json_schema=wire, python_schema=integer)
 
     def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
         return {"type": "integer", "minimum": self.ge, "maximum": self.le}
 
 
 class _Formatted:
-    """A string of a fixed syntax (a pattern, checked in Rust) then parsed by pydantic into the value
-    `python` validates; on the wire any failure is one error of type `error_type`. Python code
-    passes the value itself (a UUID, a datetime), checked by `python`."""
+    """A string of a fixed syntax (a pattern or a length, checked in Rust) then parsed by pydantic
+    into the value `python` validates; on the wire any failure is one error of type `error_type`.
+    Python code passes the value itself (a UUID, a datetime), checked by `python`."""
 
-    def __init__(self, error_type: str, pattern: str, python: CoreSchema, json_schema: dict[str, Any],
+    def __init__(self, error_type: str, pattern: str | None, python: CoreSchema, json_schema: dict[str, Any],
                  length: int | None = None) -> None:
         self.error_type, self.pattern, self.python, self.json_schema = error_type, pattern, python, json_schema
         self.length = length
@@ -87,11 +85,12 @@ class _Formatted:
         return dict(self.json_schema)
 
 
-# The length pins the form (and keeps Python's `$`, which also matches before a final newline,
-# from letting "...\n" through a JSON Schema validator written in Python; `not` does it for
-# the date-time).
+# The reader checks the length only: of the forms pydantic parses (32 digits, 36 with hyphens, 38
+# braced, 45 with "urn:uuid:"), 36 characters is the hyphenated one, and a regex would cost more on
+# every UUID of every event. In the JSON Schema the length also keeps Python's `$` (which matches
+# before a final newline too) from letting "...\n" through; `not` does that for the date-time.
 UUID_FORMAT = _Formatted(
-    "uuid_format", UUID_PATTERN, core_schema.uuid_schema(strict=True),
+    "uuid_format", None, core_schema.uuid_schema(strict=True),
     {"type": "string", "format": "uuid", "pattern": UUID_PATTERN, "minLength": 36, "maxLength": 36},
     length=36,
 )

@@ -20,8 +20,9 @@ PROCESSORS = (
     "CACHE_IMAGE", "DISCOGS_SEARCH_ARTIST", "DISCOGS_GET_ARTIST", "ENRICHMENT", "SPOTIFY_TRACK_FALLBACK",
     "ENRICHMENT_CHECK",
 )
-# The reader's JSON parser (pydantic-core's) refuses values nested deeper than this.
-MAX_DEPTH = 200
+# The reader's JSON parser (pydantic-core's) refuses a value nested deeper than this, counting every
+# value: the event object is at depth 1, its fields' values at depth 2, and so on.
+MAX_DEPTH = 201
 SCHEMA_MAJOR = 1
 UUID_EXAMPLE = "0b9c3a52-5c7e-4d1e-9b6e-1f4a2c3d4e5f"
 JSON_TYPES = {str: "string", bool: "boolean", int: "number", float: "number", type(None): "null",
@@ -133,7 +134,40 @@ def describe(exc: ValidationError, limit: int = 3) -> str:
     return describe_errors(exc.errors(include_url=False), limit)
 
 
+# The two branches of schemas.common.Integer, as pydantic names them in an error's location.
+_INTEGER_BRANCHES = ("integer", "number")
+_RANGE = ("greater_than_equal", "less_than_equal")
+
+
+def _one_per_integer(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """One error per Integer field (pydantic reports each branch): a range error if the value is a
+    whole number, else "must be an integer"."""
+    out: list[ErrorDetails] = []
+    branches: dict[tuple[int | str, ...], list[ErrorDetails]] = {}
+    for err in errors:
+        loc = err["loc"]
+        if loc and loc[-1] in _INTEGER_BRANCHES:
+            if loc[:-1] not in branches:
+                branches[loc[:-1]] = []
+                out.append(err)  # its place; replaced below
+            branches[loc[:-1]].append(err)
+        else:
+            out.append(err)
+    for i, err in enumerate(out):
+        group = branches.get(err["loc"][:-1]) if err["loc"] and err["loc"][-1] in _INTEGER_BRANCHES else None
+        if group is None:
+            continue
+        ranged = [e for e in group if e["type"] in _RANGE]
+        chosen = ranged[0] if ranged else {**group[0], "type": "integer_type"}
+        value = chosen.get("input")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        out[i] = {**chosen, "loc": err["loc"][:-1], "input": value}
+    return out
+
+
 def describe_errors(errors: list[ErrorDetails], limit: int = 3) -> str:
+    errors = _one_per_integer(errors)
     parts = []
     for err in errors[:limit]:
         path, rule = _rule(err, _path(err["loc"]))
@@ -151,7 +185,7 @@ def version_error(exc: ValidationError) -> EventDecodeError | None:
         return None
     reason = (f"schemaVersion: {shown(version['input'])} is not supported: this reader reads "
               f'{SCHEMA_MAJOR}.x ("{SCHEMA_MAJOR}.MINOR", e.g. "{SCHEMA_MAJOR}.0")')
-    others = [e for e in errors if e is not version]
+    others = [e for e in errors if e is not version]  # described after the version
     if others:
         reason += "; " + describe_errors(others)
     return EventDecodeError(reason, kind="unsupported-version")
@@ -186,7 +220,11 @@ def _refuse(constant: str) -> Any:
 
 
 def non_json_number(raw: bytes) -> EventDecodeError | None:
-    """pydantic-core reads NaN, Infinity and -Infinity, which are not JSON (JSON.parse refuses them)."""
+    """pydantic-core reads NaN, Infinity and -Infinity, which are not JSON (JSON.parse refuses them).
+
+    Only a value that fails validation is checked (a known field never accepts them): looking for
+    them in every valid value would cost more than a tenth of a parse, and an unknown field is
+    the one place where the reader lets them through."""
     try:
         json.loads(raw, parse_constant=_refuse)
     except _NotJson as exc:

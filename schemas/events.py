@@ -103,7 +103,13 @@ class _JobEvent(WireModel):
     reason: Reason | None = None
 
     @model_validator(mode="after")
-    def _flat_linking(self) -> Self:
+    def _rules(self) -> Self:
+        """The rules across fields; one validator per model (a Python call per event: subclasses
+        override it rather than add a second one)."""
+        self._check_linking()
+        return self
+
+    def _check_linking(self) -> None:
         # Each message says field: rule, got value, as schemas.errors does for the other rules.
         if self.parent_job_id is None:
             if self.job_type in ALWAYS_CHILD:
@@ -123,7 +129,6 @@ class _JobEvent(WireModel):
             if self.job_id == self.root_job_id:
                 raise ValueError(f"jobId: must differ from rootJobId and parentJobId (a job cannot be its own "
                                  f"parent), got {shown(self.job_id)}")
-        return self
 
     @property
     def is_root(self) -> bool:
@@ -134,9 +139,9 @@ class _WithDetail(_JobEvent):
     detail: Detail | None = None
 
     @model_validator(mode="after")
-    def _detail_fits_job_type(self) -> Self:
-        expected = DETAIL_FOR_JOB_TYPE[self.job_type]
-        if self.detail is not None and not isinstance(self.detail, expected):
+    def _rules(self) -> Self:
+        self._check_linking()
+        if self.detail is not None and not isinstance(self.detail, expected := DETAIL_FOR_JOB_TYPE[self.job_type]):
             raise ValueError(
                 f"detail.processor: must be {shown(expected.model_fields['processor'].default)} for jobType "
                 f"{self.job_type}, got {shown(self.detail.processor)}"
@@ -187,14 +192,9 @@ def parse_event(raw: bytes) -> JobEvent:
     """Parse one message value (by the wire's field names only); raise EventDecodeError with a
     one-line reason naming the field and the rule."""
     try:
-        event = JOB_EVENT.validate_json(raw, by_name=False)
+        return JOB_EVENT.validate_json(raw, by_name=False)
     except ValidationError as exc:
         raise _decode_error(raw, exc) from None
-    if b"NaN" in raw or b"Infinity" in raw:  # rare: only then is the text parsed a second time
-        not_json = non_json_number(raw)
-        if not_json is not None:
-            raise not_json
-    return event
 
 
 def _decode_error(raw: bytes, exc: ValidationError) -> EventDecodeError:

@@ -45,7 +45,7 @@ RUNTIME_ONLY = (
     "rootJobId == jobId; every job below a root, at any depth, has parentJobId == rootJobId and "
     "jobId != rootJobId. Before this schema applies, the value must be JSON text as RFC 8259 "
     "defines it: UTF-8 without a byte order mark, no NaN or Infinity, no lone surrogate escape, "
-    "at most 200 levels of nesting (docs/events.md, Validation)."
+    "no value nested deeper than 201 levels (docs/events.md, Validation)."
 )
 FORWARD_COMPAT = (
     f"Contract version {SCHEMA_VERSION}. schemaVersion is MAJOR.MINOR: a reader accepts any "

@@ -2,8 +2,8 @@
 
 The JSON text rules come before any schema (a schema validates a JSON value, not bytes): UTF-8
 without a byte order mark, RFC 8259 syntax (no NaN, Infinity or -Infinity), no lone surrogate
-escape, at most `maxDepth` levels of nesting. tests/contract/js/validate.mjs does the same in
-JavaScript.
+escape, no value nested deeper than `maxDepth` (the top value being at depth 1).
+tests/contract/js/validate.mjs does the same in JavaScript.
 """
 
 from __future__ import annotations

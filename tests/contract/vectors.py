@@ -4,7 +4,7 @@ Each vector is a message value and its verdict, decided here by hand (not comput
 reader): valid, or invalid with the field, the rule, the reader's error kind and its exact
 message, and which check refuses it (`checkedBy`):
 - "json": the JSON text rules, before any schema (UTF-8 without BOM, RFC 8259 syntax, no NaN or
-  Infinity, no lone surrogate escape, at most 200 levels of nesting);
+  Infinity, no lone surrogate escape, no value nested deeper than 201 levels);
 - "json-schema": the JSON Schema files (schemas/jsonschema/);
 - "reader": only a reader's own check (flat linking compares two fields: JSON Schema cannot).
 
@@ -109,9 +109,11 @@ def _raw(base: dict[str, Any], replace: str, by: str) -> str:
     return text.replace(replace, by)
 
 
-def _nested(depth: int) -> str:
-    """An event whose unknown field nests arrays so that the value is `depth` levels deep."""
-    inner = "[" * (depth - 1) + "]" * (depth - 1)
+def _nested(depth: int, scalar: bool = False) -> str:
+    """An event whose unknown field nests arrays so that its deepest value is at `depth` (the event
+    object being at depth 1): an empty array, or a number in an array."""
+    arrays = depth - 2 if scalar else depth - 1
+    inner = "[" * arrays + ("1" if scalar else "") + "]" * arrays
     return json.dumps(STARTED, separators=(",", ":"))[:-1] + f',"x-trace":{inner}}}'
 
 
@@ -188,7 +190,8 @@ VALID: list[dict[str, Any]] = [
     valid("a surrogate pair escape is one character", _raw(STARTED, '"reason":"manual: enrich this album"',
                                                            '"reason":"\\ud83c\\udfb5"')),
     valid("whitespace around the value", "\n  " + json.dumps(STARTED, indent=2) + "\r\n"),
-    valid("200 levels of nesting", _nested(200)),
+    valid("an empty array at depth 201", _nested(201)),
+    valid("a number at depth 201", _nested(201, scalar=True)),
     valid("a SPOTIFY_TRACK_FALLBACK root's detail family fits when absent", _with(SPOTIFY, detail=None)),
     valid("genres with 100 items", _with(FINISHED, jobType="DISCOGS_GET_ARTIST", detail={
         "processor": "DISCOGS_GET_ARTIST", "genres": ["g"] * 100})),
@@ -419,7 +422,8 @@ INVALID: list[dict[str, Any]] = [
           "not valid JSON: trailing characters at line 1 column 550"),
     _json("single quotes", "{'kind': 'job.started'}", "syntax",
           "not valid JSON: key must be a string at line 1 column 2"),
-    _json("NaN in an unknown field", json.dumps(STARTED)[:-1] + ', "x-score": NaN}', "number",
+    _json("NaN as confidence", _raw(_with(FINISHED, jobType="DISCOGS_SEARCH_ARTIST", detail={
+        "processor": "DISCOGS_SEARCH_ARTIST", "confidence": 0.5}), '"confidence":0.5', '"confidence":NaN'), "number",
           "not valid JSON: NaN is not a JSON number (nor are NaN, Infinity, -Infinity)"),
     _json("Infinity as attempt", _raw(STARTED, '"attempt":1,', '"attempt":Infinity,'), "number",
           "not valid JSON: Infinity is not a JSON number (nor are NaN, Infinity, -Infinity)"),
@@ -430,8 +434,10 @@ INVALID: list[dict[str, Any]] = [
     _json("a lone low surrogate escape in an unknown field", json.dumps(STARTED)[:-1] + ', "x": "\\udc00"}',
           "surrogate", "not valid JSON: lone leading surrogate in hex escape at line 1 column 561 (a \\uD800-\\uDFFF "
           "escape must be one half of a surrogate pair)"),
-    _json("256 levels of nesting", _nested(256), "depth",
-          "not valid JSON here: nested deeper than 200 levels (recursion limit exceeded at line 1 column 727)"),
+    _json("an empty array at depth 202", _nested(202), "depth",
+          "not valid JSON here: nested deeper than 201 levels (recursion limit exceeded at line 1 column 727)"),
+    _json("a number at depth 202", _nested(202, scalar=True), "depth",
+          "not valid JSON here: nested deeper than 201 levels (recursion limit exceeded at line 1 column 727)"),
 ]
 
 VECTORS = [*VALID, *INVALID]
@@ -448,7 +454,7 @@ def document() -> dict[str, Any]:
             "reference reader's error kind (`reason`) and exact `message`. The value is `event` (serialise it "
             "any way), `raw` (this exact text, UTF-8) or `rawBase64` (these bytes)."
         ),
-        "maxDepth": 200,
+        "maxDepth": 201,
         "vectors": VECTORS,
     }
 
