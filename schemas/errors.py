@@ -85,8 +85,9 @@ def _rule(err: ErrorDetails, path: str) -> tuple[str, str]:
         return (f"{path}.{tag}" if path else tag), f"required field is missing (one of {_quoted_list(', '.join(tags))})"
     if kind == "union_tag_invalid":
         tag = "kind" if not path else "processor"
+        given = value.get(tag) if isinstance(value, dict) else ctx.get("tag")  # pydantic's tag is str()'d
         return (f"{path}.{tag}" if path else tag), (
-            f"must be one of {_quoted_list(ctx.get('expected_tags', ''))}, got {shown(ctx.get('tag'))}"
+            f"must be one of {_quoted_list(ctx.get('expected_tags', ''))}, {_got(given)}"
         )
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return path, f"{'must' if path else 'the value must'} be a JSON object, {_got(value)}"

@@ -287,7 +287,9 @@ INVALID: list[dict[str, Any]] = [
             message=f"kind: required field is missing (one of {KINDS})"),
     # closed sets
     invalid("unknown kind", _with(STARTED, kind="job.cancelled"), field="kind", rule="enum",
-            message=f'kind: must be one of {KINDS}, got "job.cancelled"'),
+            message=f'kind: must be one of {KINDS}, got string "job.cancelled"'),
+    invalid("kind as a number", _with(STARTED, kind=1), field="kind", rule="enum",
+            message=f"kind: must be one of {KINDS}, got number 1"),
     invalid("unknown jobType", _with(STARTED, jobType="ENRICH_PLAYLIST"), field="jobType", rule="enum",
             message=f'jobType: must be one of {JOB_TYPES}, got string "ENRICH_PLAYLIST"'),
     invalid("jobType in lower case", _with(STARTED, jobType="check_album_enrichment"), field="jobType", rule="enum",
@@ -307,7 +309,7 @@ INVALID: list[dict[str, Any]] = [
             rule="enum", message='detail.sources[1]: must be one of "DISCOGS", "MUSICBRAINZ", "SPOTIFY", '
                                  '"CLOUDFLARE", "LASTFM", "WIKIDATA", got string "X"'),
     invalid("unknown detail processor", _with(FINISHED, detail={"processor": "LASTFM"}), field="detail.processor",
-            rule="enum", message=f'detail.processor: must be one of {PROCESSORS}, got "LASTFM"'),
+            rule="enum", message=f'detail.processor: must be one of {PROCESSORS}, got string "LASTFM"'),
     # lengths
     _long(STARTED, "jobId", 100) | {"event": _with(STARTED, jobId="x" * 101, rootJobId="x" * 101),
                                     "message": "jobId: must be at most 100 characters long, got 101; rootJobId: "

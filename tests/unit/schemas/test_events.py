@@ -194,7 +194,7 @@ BAD: list[tuple[str, Any, list[str]]] = [
     (
         "unknown detail processor",
         _set(detail={"processor": "LASTFM"}),
-        ['detail.processor: must be one of "CACHE_IMAGE"', 'got "LASTFM"'],
+        ['detail.processor: must be one of "CACHE_IMAGE"', 'got string "LASTFM"'],
     ),
     (
         "detail field of the wrong type",
@@ -206,7 +206,10 @@ BAD: list[tuple[str, Any, list[str]]] = [
     (
         "unknown kind",
         _set(kind="job.cancelled"),
-        ['kind: must be one of "job.started", "job.retrying", "job.finished", "job.failed", got "job.cancelled"'],
+        [
+            'kind: must be one of "job.started", "job.retrying", "job.finished", "job.failed"',
+            'got string "job.cancelled"',
+        ],
     ),
     ("missing kind", _drop("kind"), ['kind: required field is missing (one of "job.started", "job.retrying"']),
     ("missing error of a retry", lambda w: w | {"kind": "job.retrying"}, ["error: required field is missing"]),
