@@ -11,12 +11,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.common import Count, DataQuality, JobType, LongText, ShortText, Source, Url, WireModel
+from schemas.common import Count, DataQuality, Integer, JobType, LongText, ShortText, Source, Url, WireModel
 
 
 class Dimensions(WireModel):
-    width: Annotated[int, Field(ge=1, le=100_000)]
-    height: Annotated[int, Field(ge=1, le=100_000)]
+    width: Annotated[int, Integer(1, 100_000)]
+    height: Annotated[int, Integer(1, 100_000)]
 
 
 class CacheImageDetail(WireModel):

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal, Self
-from uuid import UUID
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     Field,
     TypeAdapter,
     ValidationError,
@@ -22,28 +20,42 @@ from pydantic import (
 
 from schemas.common import (
     ALWAYS_CHILD,
-    NO_NUL,
+    DATE_TIME_FORMAT,
     Count,
     EntityType,
     ErrorCode,
     ErrorKind,
     ErrorMessage,
+    Integer,
     JobId,
     JobType,
     Label,
     Outcome,
     Reason,
+    Uuid,
     WireModel,
 )
 from schemas.details import DETAIL_FOR_JOB_TYPE, Detail
+from schemas.errors import EventDecodeError, describe, json_error, non_json_number, shown, version_error
 
-SCHEMA_MAJOR = 1
+__all__ = ["EventDecodeError", "describe"]  # re-exported: they were defined here
+
+SCHEMA_MAJOR = 1  # schemas.errors says it in its messages
 SCHEMA_VERSION = "1.0"
 MAX_ATTEMPT = 1000
 
 # [0-9], not \d: \d also matches non-ASCII digits in Python/Rust regexes, not in ECMAScript ones.
-SchemaVersion = Annotated[str, Field(pattern=rf"^{SCHEMA_MAJOR}\.[0-9]{{1,4}}$", max_length=9)]
-DurationMs = Annotated[int, Field(ge=0, le=2**31 - 1)]
+# `not` a newline: Python's `re` (JSON Schema validators written in Python) also matches `$`
+# before a final newline, which pydantic's Rust regex and ECMAScript do not.
+SchemaVersion = Annotated[
+    str,
+    Field(
+        pattern=rf"^{SCHEMA_MAJOR}\.[0-9]{{1,4}}$", max_length=9,
+        json_schema_extra={"not": {"type": "string", "pattern": "\n"}},
+    ),
+]
+DurationMs = Annotated[int, Integer(0, 2**31 - 1)]
+Attempt = Annotated[int, Integer(1, MAX_ATTEMPT)]
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -55,17 +67,17 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("timestamp is out of range once converted to UTC") from None
 
 
-OccurredAt = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+OccurredAt = Annotated[datetime, DATE_TIME_FORMAT, AfterValidator(_to_utc)]
 
 
 class Entity(WireModel):
     """What the job works on; artist/album/track ids locate it for the "why has this album ..." query."""
 
     type: EntityType
-    id: UUID
-    artist_id: UUID | None = None
-    album_id: UUID | None = None
-    track_id: UUID | None = None
+    id: Uuid
+    artist_id: Uuid | None = None
+    album_id: Uuid | None = None
+    track_id: Uuid | None = None
 
 
 class JobError(WireModel):
@@ -77,38 +89,46 @@ class JobError(WireModel):
 
 
 class _JobEvent(WireModel):
-    event_id: UUID
+    event_id: Uuid
     schema_version: SchemaVersion = SCHEMA_VERSION
     job_id: JobId
     job_type: JobType
     root_job_id: JobId
     parent_job_id: JobId | None = None
-    attempt: Annotated[int, Field(ge=1, le=MAX_ATTEMPT)]
+    attempt: Attempt
     occurred_at: OccurredAt
     entity: Entity
     triggered_by: Label | None = None
-    user_id: UUID | None = None
+    user_id: Uuid | None = None
     reason: Reason | None = None
 
     @model_validator(mode="after")
-    def _flat_linking(self) -> Self:
+    def _rules(self) -> Self:
+        """The rules across fields; one validator per model (a Python call per event: subclasses
+        override it rather than add a second one)."""
+        self._check_linking()
+        return self
+
+    def _check_linking(self) -> None:
+        # Each message says field: rule, got value, as schemas.errors does for the other rules.
         if self.parent_job_id is None:
+            if self.job_type in ALWAYS_CHILD:
+                raise ValueError(f"parentJobId: required field is missing: {self.job_type} always runs inside "
+                                 "another job, never as a root")
             if self.root_job_id != self.job_id:
                 raise ValueError(
-                    f"rootJobId {self.root_job_id!r} must equal jobId {self.job_id!r} for a root job "
-                    "(a job without parentJobId)"
+                    f"rootJobId: must equal jobId {shown(self.job_id)} for a root job (one without "
+                    f"parentJobId), got {shown(self.root_job_id)}"
                 )
-            if self.job_type in ALWAYS_CHILD:
-                raise ValueError(f"{self.job_type} always runs inside another job: parentJobId is required")
         else:
             if self.parent_job_id != self.root_job_id:
                 raise ValueError(
-                    f"parentJobId {self.parent_job_id!r} differs from rootJobId {self.root_job_id!r}: "
-                    "linking is flat, every job below a root points at the root"
+                    f"parentJobId: must equal rootJobId {shown(self.root_job_id)} (linking is flat, every job "
+                    f"below a root points at the root), got {shown(self.parent_job_id)}"
                 )
             if self.job_id == self.root_job_id:
-                raise ValueError(f"job {self.job_id!r} cannot be its own parent")
-        return self
+                raise ValueError(f"jobId: must differ from rootJobId and parentJobId (a job cannot be its own "
+                                 f"parent), got {shown(self.job_id)}")
 
     @property
     def is_root(self) -> bool:
@@ -119,12 +139,12 @@ class _WithDetail(_JobEvent):
     detail: Detail | None = None
 
     @model_validator(mode="after")
-    def _detail_fits_job_type(self) -> Self:
-        expected = DETAIL_FOR_JOB_TYPE[self.job_type]
-        if self.detail is not None and not isinstance(self.detail, expected):
+    def _rules(self) -> Self:
+        self._check_linking()
+        if self.detail is not None and not isinstance(self.detail, expected := DETAIL_FOR_JOB_TYPE[self.job_type]):
             raise ValueError(
-                f"detail.processor {self.detail.processor!r} does not fit jobType {self.job_type}: "
-                f"expected {expected.model_fields['processor'].default!r}"
+                f"detail.processor: must be {shown(expected.model_fields['processor'].default)} for jobType "
+                f"{self.job_type}, got {shown(self.detail.processor)}"
             )
         return self
 
@@ -133,7 +153,7 @@ class JobStarted(_JobEvent):
     """An attempt of the job began."""
 
     kind: Literal["job.started"] = "job.started"
-    max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPT)] | None = None
+    max_attempts: Attempt | None = None
 
 
 class JobRetrying(_WithDetail):
@@ -168,49 +188,21 @@ EVENT_KINDS: tuple[type[_JobEvent], ...] = (JobStarted, JobRetrying, JobFinished
 JOB_EVENT: TypeAdapter[JobEvent] = TypeAdapter(JobEvent)
 
 
-class EventDecodeError(ValueError):
-    """Raw bytes are not a valid job event; `reason` says which field and why."""
-
-    def __init__(self, reason: str, *, kind: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.kind = kind  # "undecodable" | "invalid-json" | "schema" | "unsupported-version"
-
-
 def parse_event(raw: bytes) -> JobEvent:
-    """Parse one message value; raise EventDecodeError with a one-line reason."""
+    """Parse one message value (by the wire's field names only); raise EventDecodeError with a
+    one-line reason naming the field and the rule."""
     try:
-        return JOB_EVENT.validate_json(raw)
+        return JOB_EVENT.validate_json(raw, by_name=False)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        first = errors[0]
-        if first["type"] == "json_invalid":
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise EventDecodeError("value is not UTF-8 text", kind="undecodable") from None
-            raise EventDecodeError(f"invalid JSON: {first['msg']}", kind="invalid-json") from None
-        version = next((e for e in errors if e["loc"][-1:] == ("schemaVersion",)), None)
-        if version is not None:
-            raise EventDecodeError(
-                f"unsupported schemaVersion {version['input']!r}: this reader understands "
-                f"{SCHEMA_MAJOR}.x; {describe(exc)}",
-                kind="unsupported-version",
-            ) from None
-        raise EventDecodeError(describe(exc), kind="schema") from None
+        raise _decode_error(raw, exc) from None
 
 
-def describe(exc: ValidationError, limit: int = 3) -> str:
-    """`field.path: message; ...` for the first errors of a validation failure."""
-    parts = []
-    for err in exc.errors(include_url=False)[:limit]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(event)"
-        msg = err["msg"]
-        if err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == NO_NUL:
-            msg = "must not contain the NUL character (U+0000): PostgreSQL cannot store it"
-        parts.append(f"{loc}: {msg}")
-    more = exc.error_count() - limit
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+def _decode_error(raw: bytes, exc: ValidationError) -> EventDecodeError:
+    errors = exc.errors(include_url=False)
+    if errors[0]["type"] == "json_invalid":
+        return json_error(raw, str((errors[0].get("ctx") or {}).get("error", errors[0]["msg"])))
+    not_json = non_json_number(raw) if b"NaN" in raw or b"Infinity" in raw else None
+    return not_json or version_error(exc) or EventDecodeError(describe(exc), kind="schema")
 
 
 def dump_event(event: JobEvent) -> bytes:

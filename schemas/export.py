@@ -24,7 +24,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import CoreSchema
 
-from schemas.common import ALWAYS_CHILD
+from schemas.common import ALWAYS_CHILD, NO_NUL, NO_NUL_JSON_SCHEMA
 from schemas.details import DETAIL_FOR_JOB_TYPE
 from schemas.events import EVENT_KINDS, SCHEMA_VERSION, JobEvent
 
@@ -40,12 +40,12 @@ EXPRESSED = (
     f"{', '.join(sorted(ALWAYS_CHILD))} job must have a parentJobId."
 )
 RUNTIME_ONLY = (
-    "Checked by the reference reader (schemas.parse_event) but not expressible in JSON Schema: "
-    "(1) flat linking: a root job has no parentJobId and rootJobId == jobId; every job below a "
-    "root, at any depth, has parentJobId == rootJobId and jobId != rootJobId; "
-    "(2) occurredAt is an RFC 3339 date-time with an offset (a timestamp without one is "
-    "rejected; assert the 'date-time' format to check it), written in UTC; "
-    "(3) types are strict: an integer field rejects 1.0 and \"1\", a string field rejects numbers."
+    "Checked by the reference reader (schemas.parse_event) but not expressible in JSON Schema, "
+    "which cannot compare two fields: flat linking: a root job has no parentJobId and "
+    "rootJobId == jobId; every job below a root, at any depth, has parentJobId == rootJobId and "
+    "jobId != rootJobId. Before this schema applies, the value must be JSON text as RFC 8259 "
+    "defines it: UTF-8 without a byte order mark, no NaN or Infinity, no lone surrogate escape, "
+    "no value nested deeper than 201 levels (docs/events.md, Validation)."
 )
 FORWARD_COMPAT = (
     f"Contract version {SCHEMA_VERSION}. schemaVersion is MAJOR.MINOR: a reader accepts any "
@@ -65,6 +65,24 @@ def _generate(target: Any) -> JSONSchema:
     return TypeAdapter(target).json_schema(
         by_alias=True, mode="validation", schema_generator=_WireSchemaGenerator
     )
+
+
+def _portable(node: Any) -> None:
+    """What every JSON Schema validator reads the same way, in place.
+
+    `discriminator` is an OpenAPI keyword, not JSON Schema's (ajv's strict mode refuses it; `oneOf`
+    over members with a `const` tag already chooses the member). The NUL rule also refuses lone
+    surrogates, which the reader refuses as invalid JSON.
+    """
+    if isinstance(node, dict):
+        node.pop("discriminator", None)
+        if node.get("pattern") == NO_NUL:
+            node["pattern"] = NO_NUL_JSON_SCHEMA
+        for value in node.values():
+            _portable(value)
+    elif isinstance(node, list):
+        for value in node:
+            _portable(value)
 
 
 def _require_discriminators(schema: JSONSchema) -> None:
@@ -98,10 +116,16 @@ def _fit_rules(with_detail: bool) -> list[JSONSchema]:
     for job_type, model in DETAIL_FOR_JOB_TYPE.items():
         families.setdefault(model.model_fields["processor"].default, []).append(str(job_type))
     for processor, job_types in sorted(families.items()):
+        # `detail` may be null: the rule applies to an object (and says so, for ajv's strictTypes)
         rules.append(
             {
-                "if": {"properties": {"jobType": {"enum": sorted(job_types)}}, "required": ["jobType"]},
-                "then": {"properties": {"detail": {"properties": {"processor": {"const": processor}}}}},
+                "if": {
+                    "properties": {"jobType": {"enum": sorted(job_types)}, "detail": {"type": "object"}},
+                    "required": ["jobType", "detail"],
+                },
+                "then": {
+                    "properties": {"detail": {"type": "object", "properties": {"processor": {"const": processor}}}}
+                },
             }
         )
     return rules
@@ -131,6 +155,7 @@ def build() -> dict[str, JSONSchema]:
     for model in EVENT_KINDS:
         kind = model.model_fields["kind"].default
         schema = _generate(model)
+        _portable(schema)
         _require_discriminators(schema)
         _annotate_event(schema, model)
         name = f"{kind}.schema.json"
@@ -138,6 +163,7 @@ def build() -> dict[str, JSONSchema]:
             schema, name, f"{model.__name__} ({kind})", f"{schema['description']} {FORWARD_COMPAT}"
         )
     union = _generate(JobEvent)
+    _portable(union)
     _require_discriminators(union)
     for model in EVENT_KINDS:
         _annotate_event(union["$defs"][model.__name__], model)

@@ -8,8 +8,8 @@ length limits. Typical uses:
     @given(links().flatmap(histories))        # several events of one job (same ids, same entity)
     @given(chains())                          # a root and its children, every event of each
 
-Strings are drawn without NUL ("\\x00"): the contract accepts it but PostgreSQL text/jsonb cannot
-store it, so a store test fed from here would fail on that rather than on what it tests.
+Strings are drawn without NUL ("\\x00"): the contract refuses it (PostgreSQL text/jsonb cannot
+store it).
 """
 
 from __future__ import annotations
