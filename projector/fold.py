@@ -17,12 +17,15 @@ from typing import Any, TypeVar
 
 from projector.state import (
     MAX_HISTORY,
+    OPTIONAL,
     RANK,
+    REQUIRED,
     TERMINAL,
     Attempt,
     ErrorInfo,
     Head,
     Identity,
+    IdentityKeys,
     JobState,
     Key,
     micros,
@@ -48,16 +51,21 @@ def _identity(event: JobEvent) -> Identity:
     ent = _json_dict(event.entity)  # the entity's ids as strings, in one call (UUID.__str__ is Python)
     return Identity(
         job_type=event.job_type._value_,
-        root_job_id=event.root_job_id,
-        parent_job_id=event.parent_job_id,
         entity_type=ent["type"],
         entity_id=ent["id"],
+        parent_job_id=event.parent_job_id,
         artist_id=ent["artist_id"],
         album_id=ent["album_id"],
         track_id=ent["track_id"],
         triggered_by=event.triggered_by,
         user_id=None if event.user_id is None else str(event.user_id),
     )
+
+
+def _optional_values(event: JobEvent) -> tuple[Any, ...]:
+    """The event's OPTIONAL identity fields, in that order, ids not yet made strings."""
+    ent = event.entity
+    return (event.parent_job_id, ent.artist_id, ent.album_id, ent.track_id, event.triggered_by, event.user_id)
 
 
 def _head(event: JobEvent, key: Key) -> Head:
@@ -67,7 +75,6 @@ def _head(event: JobEvent, key: Key) -> Head:
         outcome=event.outcome._value_ if isinstance(event, JobFinished) else None,
         duration_ms=None if isinstance(event, JobStarted) else event.duration_ms,
         api_call_count=event.api_call_count if isinstance(event, JobFinished) else None,
-        identity=_identity(event),
     )
 
 
@@ -82,14 +89,15 @@ def from_event(event: JobEvent) -> JobState:
     end_status = None if started else (outcome or ("RETRIED" if isinstance(event, JobRetrying) else "FAILED"))
     duration = None if isinstance(event, JobStarted) else event.duration_ms
     detail = getattr(event, "detail", None)
+    identity = _identity(event)
     return JobState(
         job_id=event.job_id,
         head=_head(event, key),
+        identity=identity,
+        identity_keys=tuple(None if v is None else key for v in identity[REQUIRED:]),
         first_seen=at,
         last_event=at,
         first_started=at if started else None,
-        retry_count=event.attempt if isinstance(event, JobRetrying) else event.attempt - 1,
-        max_attempt=event.attempt,
         attempts=(
             Attempt(
                 number=event.attempt,
@@ -103,8 +111,6 @@ def from_event(event: JobEvent) -> JobState:
         ),
         reason=None if event.reason is None else (key, event.reason),
         detail=None if detail is None else (key, _detail_json(detail)),
-        # The last error is the error of the highest attempt: ordered without the terminal flag.
-        error=None if error is None else ((0, *key[1:]), error),
     )
 
 
@@ -143,18 +149,25 @@ def merge(a: JobState, b: JobState) -> JobState:
     """The join of two states of the same job."""
     if a.job_id != b.job_id:
         raise ValueError(f"cannot merge states of jobs {a.job_id!r} and {b.job_id!r}")
+    first = a if a.head.key >= b.head.key else b
+    values: list[Any] = list(first.identity[:REQUIRED])
+    keys: list[Key | None] = []
+    for value_a, key_a, value_b, key_b in zip(a.identity[REQUIRED:], a.identity_keys,
+                                              b.identity[REQUIRED:], b.identity_keys, strict=True):
+        b_wins = key_b is not None and (key_a is None or key_b > key_a)
+        values.append(value_b if b_wins else value_a)
+        keys.append(key_b if b_wins else key_a)
     return JobState(
         job_id=a.job_id,
-        head=a.head if a.head.key >= b.head.key else b.head,
+        head=first.head,
+        identity=Identity(*values),
+        identity_keys=tuple(keys),
         first_seen=min(a.first_seen, b.first_seen),
         last_event=max(a.last_event, b.last_event),
         first_started=_min_opt(a.first_started, b.first_started),
-        retry_count=max(a.retry_count, b.retry_count),
-        max_attempt=max(a.max_attempt, b.max_attempt),
         attempts=_merge_attempts(a.attempts, b.attempts),
         reason=_greatest(a.reason, b.reason),
         detail=_greatest(a.detail, b.detail),
-        error=_greatest(a.error, b.error),
     )
 
 
@@ -189,16 +202,14 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
     detail_model: WireModel | None = None
     if state is None:
         job_id, head_key, detail_key = events[0].job_id, None, None
-        first_seen, last_event, first_started, retry_count, max_attempt = _FAR_FUTURE, -_FAR_FUTURE, None, 0, 0
+        first_seen, last_event, first_started = _FAR_FUTURE, -_FAR_FUTURE, None
         reason: tuple[Key, str] | None = None
-        error: tuple[Key, ErrorInfo] | None = None
         attempts: dict[int, list[Any]] = {}
     else:
         job_id, head_key = state.job_id, state.head.key
         detail_key = state.detail[0] if state.detail else None
         first_seen, last_event, first_started = state.first_seen, state.last_event, state.first_started
-        retry_count, max_attempt = state.retry_count, state.max_attempt
-        reason, error = state.reason, state.error
+        reason = state.reason
         attempts = {a.number: [a.started_at, a.end_key, a.end_status, a.ended_at, a.duration_ms, a.error]
                     for a in state.attempts}
     for e in events:
@@ -210,11 +221,6 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
             first_seen = at
         if at > last_event:
             last_event = at
-        retried = attempt if kind == "job.retrying" else attempt - 1
-        if retried > retry_count:
-            retry_count = retried
-        if attempt > max_attempt:
-            max_attempt = attempt
         record = attempts.get(attempt)
         if record is None:
             record = attempts[attempt] = [None, None, None, None, None, None]
@@ -226,9 +232,6 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
             if kind != "job.finished":
                 e_error = e.error  # type: ignore[union-attr]
                 err = ErrorInfo(e_error.message, e_error.code, e_error.kind._value_)
-                ekey: Key = (0, attempt, key[2], at, key[4])
-                if error is None or ekey > error[0]:
-                    error = (ekey, err)
             if record[1] is None or key > record[1]:
                 status = e.outcome._value_ if kind == "job.finished" else (  # type: ignore[union-attr]
                     "RETRIED" if kind == "job.retrying" else "FAILED")
@@ -239,6 +242,7 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
         if e.reason is not None and (reason is None or key > reason[0]):
             reason = (key, e.reason)
     head = _head(head_event, head_key) if head_event is not None else state.head  # type: ignore[union-attr, arg-type]
+    identity, identity_keys = _fold_identity(state, head_event, head.key, events)
     detail = None if state is None else state.detail
     if detail_model is not None and detail_key is not None:
         detail = (detail_key, _detail_json(detail_model))
@@ -246,19 +250,51 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
     return JobState(
         job_id=job_id,
         head=head,
+        identity=identity,
+        identity_keys=identity_keys,
         first_seen=first_seen,
         last_event=last_event,
         first_started=first_started,
-        retry_count=retry_count,
-        max_attempt=max_attempt,
         attempts=tuple([Attempt(n, *attempts[n]) for n in numbers]),
         reason=reason,
         detail=detail,
-        error=error,
     )
 
 
 _FAR_FUTURE = 2**62
+
+
+def _fold_identity(state: JobState | None, head_event: JobEvent | None, head_key: Key,
+                   events: Sequence[JobEvent]) -> tuple[Identity, IdentityKeys]:
+    """`fold_job`'s identity: the required fields of the head, each OPTIONAL field from the greatest
+    event that carries it. The head's own values beat every other event's; only the fields it lacks
+    are looked for in the batch, and only events that carry one of them have their key computed."""
+    if state is None:
+        values: list[Any] = [None] * len(OPTIONAL)
+        keys: list[Key | None] = [None] * len(OPTIONAL)
+    else:
+        values, keys = list(state.identity[REQUIRED:]), list(state.identity_keys)
+    if head_event is None:
+        required = state.identity[:REQUIRED]  # type: ignore[union-attr]
+    else:
+        identity = _identity(head_event)
+        required = identity[:REQUIRED]
+        for i, value in enumerate(identity[REQUIRED:]):
+            if value is not None:
+                values[i], keys[i] = value, head_key
+    wanted = [i for i, k in enumerate(keys) if k != head_key]
+    if wanted:
+        for e in events:
+            carried = _optional_values(e)
+            key: Key | None = None
+            for i in wanted:
+                value = carried[i]
+                if value is not None:
+                    key = key or key_of(e)
+                    current = keys[i]
+                    if current is None or key > current:
+                        values[i], keys[i] = str(value), key
+    return Identity(*required, *values), tuple(keys)
 
 
 def _json_dict(model: WireModel, *, by_alias: bool = False, exclude_none: bool = False) -> dict[str, Any]:
@@ -272,15 +308,40 @@ def _detail_json(detail: WireModel) -> dict[str, Any]:
     return _json_dict(detail, by_alias=True, exclude_none=True)
 
 
-def _error_of(event: JobEvent) -> ErrorInfo | None:
-    if isinstance(event, JobRetrying | JobFailed):
-        return ErrorInfo(event.error.message, event.error.code, event.error.kind.value)
-    return None
-
-
 def job_status(state: JobState) -> str:
     head = state.head
     return head.outcome if head.kind == "job.finished" and head.outcome else STATUS_OF_KIND[head.kind]
+
+
+def attempt_of(state: JobState) -> int:
+    """The row's `attempt`: the attempt of the deciding event. That is the highest attempt seen,
+    unless the job ended (finished or failed): then the attempt it ended in, whatever events of
+    higher attempts say (they count once a terminal event of theirs arrives, see docs/events.md)."""
+    return state.head.key[1]
+
+
+def retry_count(state: JobState) -> int:
+    """The row's `retry_count`: its failed attempts that were retried. Attempts are numbered without
+    gaps, so every attempt below the row's attempt was retried, whether its events arrived or not;
+    the row's attempt itself only if its deciding event is a job.retrying."""
+    head = state.head
+    return head.key[1] if head.kind == "job.retrying" else head.key[1] - 1
+
+
+def attempt_history(state: JobState) -> tuple[Attempt, ...]:
+    """The row's `attempts`: of the attempts the state keeps (the highest ones seen), those up to
+    the row's attempt."""
+    attempt, attempts = state.head.key[1], state.attempts
+    if not attempts or attempts[-1].number <= attempt:
+        return attempts
+    return tuple(a for a in attempts if a.number <= attempt)
+
+
+def last_error(state: JobState) -> ErrorInfo | None:
+    """The row's `last_error`: the error of the highest failed attempt in the row's history (an
+    attempt's error is that of the event that ended it: job.retrying or job.failed)."""
+    attempt = state.head.key[1]
+    return next((a.error for a in reversed(state.attempts) if a.error is not None and a.number <= attempt), None)
 
 
 def display_status(own_status: str, is_root: bool, failed_children: int) -> str:

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from projector.fold import display_status, fold_by_job, job_status
+from projector.fold import (
+    attempt_history,
+    attempt_of,
+    display_status,
+    fold_by_job,
+    job_status,
+    last_error,
+    retry_count,
+)
 from projector.state import (
     TERMINAL,
     Attempt,
@@ -128,12 +136,12 @@ if sorted((*FIELD_COLUMNS, "id", "metadata", "attempts", "fold_state")) != sorte
 def row_fields(state: JobState, failed_children: int = 0) -> tuple[Any, ...]:
     """The row's FIELD_COLUMNS values, in that order, times in µs: the one place that decides them,
     for `to_row` and for the store's binary rows alike. A tuple, not a dict: on the hot path."""
-    head, ident = state.head, state.head.identity
+    head, ident = state.head, state.identity
     detail = state.detail[1] if state.detail else None
     own = job_status(state)
     is_root = ident.parent_job_id is None
     terminal = head.kind in TERMINAL
-    error = state.error[1] if state.error else None
+    error = last_error(state)
     failed_error = error if own == "FAILED" else None
     detail_get = detail.get if detail else _EMPTY.get
     sources = detail_get("sources") or _SOURCES_OF_PROCESSOR.get(str(detail_get("processor")), ())
@@ -159,8 +167,8 @@ def row_fields(state: JobState, failed_children: int = 0) -> tuple[Any, ...]:
         detail_get("dataQualityAfter"),
         failed_error.message if failed_error else None,
         failed_error.code if failed_error else None,
-        state.retry_count,
-        state.max_attempt,
+        retry_count(state),
+        attempt_of(state),
         head.duration_ms if terminal else None,
         int(api_calls or 0),
         error.message if error else None,
@@ -178,7 +186,7 @@ def attempts_json(state: JobState, stamp: Callable[[int], Any] = iso_from_micros
     """The row's `attempts`: its attempt history, as JSON. `stamp` makes a time (µs) a JSON value:
     the store passes `from_micros`, a datetime, which orjson writes exactly as `iso_from_micros`
     does (a unit test checks it) in a third of the time."""
-    return [_attempt_json(a, stamp) for a in state.attempts]
+    return [_attempt_json(a, stamp) for a in attempt_history(state)]
 
 
 def row_values(state: JobState, failed_children: int = 0) -> dict[str, Any]:
@@ -204,7 +212,7 @@ def failed_children_of(states: Iterable[JobState]) -> Counter[str]:
     """Per root job id: how many of its children failed permanently."""
     counts: Counter[str] = Counter()
     for s in states:
-        parent = s.head.identity.parent_job_id
+        parent = s.identity.parent_job_id
         if parent is not None and job_status(s) == "FAILED":
             counts[parent] += 1
     return counts
@@ -224,9 +232,9 @@ STATE_COLUMNS = ("job_id", "fold_state", "metadata", "operation", "parent_job_id
 
 def state_of_row(values: Sequence[Any]) -> JobState:
     """A stored row's state from its STATE_COLUMNS values (as psycopg returns them)."""
-    job_id, fold_state, metadata, operation, parent, entity_type, entity_id, artist, album, track, by, user = values
+    _, fold_state, metadata, operation, parent, entity_type, entity_id, artist, album, track, by, user = values
     identity = Identity(
-        job_type=operation, root_job_id=parent or job_id, parent_job_id=parent, entity_type=entity_type,
+        job_type=operation, parent_job_id=parent, entity_type=entity_type,
         entity_id=str(entity_id), artist_id=_str(artist), album_id=_str(album), track_id=_str(track),
         triggered_by=by, user_id=_str(user),
     )

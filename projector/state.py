@@ -20,8 +20,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
-STATE_VERSION = 4
-READ_VERSIONS = (3, 4)  # 3: event ids as integers, stored as a JSON object (see encode_state)
+STATE_VERSION = 5
+# Versions read, and how the older ones differ (each is continued exactly as stored):
+# 3: as 4, with event ids as integers and stored as a JSON object (see encode_state);
+# 4: no "ids" (the identity was the head's, so each optional field's key is the head's), "seen" also
+#    held the retry count and the highest attempt, and "error" the error of the highest attempt:
+#    the row now derives them from the head and the attempts' history, and those are ignored.
+READ_VERSIONS = (3, 4, 5)
 MAX_HISTORY = 20  # attempts kept in the row's history (the highest attempt numbers)
 
 # Total order of events of one job: terminal first (a terminal outcome is never overwritten by a
@@ -58,18 +63,30 @@ def iso_from_micros(us: int) -> str:
 
 
 class Identity(NamedTuple):
-    """What the job is and where it hangs; the same on every event of a job."""
+    """What the job is and where it hangs: the row's identity columns.
+
+    The first three fields are required on every event and the same on all of a job's events (the
+    contract says so); the state takes them from its head. The others (OPTIONAL) may be sent on some
+    events only: each is the value of the greatest event (by Key) that carries it, and the state
+    keeps that event's key beside it (JobState.identity_keys), so that any order gives the same.
+    The root of the chain is not kept: it is `parent_job_id or job_id` (flat linking).
+    """
 
     job_type: str
-    root_job_id: str
-    parent_job_id: str | None
     entity_type: str
     entity_id: str
+    parent_job_id: str | None
     artist_id: str | None
     album_id: str | None
     track_id: str | None
     triggered_by: str | None
     user_id: str | None
+
+
+REQUIRED = 3  # Identity's first fields are required; the others are OPTIONAL
+OPTIONAL = Identity._fields[REQUIRED:]
+IdentityKeys = tuple[Key | None, ...]  # per OPTIONAL field: the key of the event its value is from
+NO_KEYS: IdentityKeys = (None,) * len(OPTIONAL)
 
 
 class Head(NamedTuple):
@@ -80,7 +97,6 @@ class Head(NamedTuple):
     outcome: str | None
     duration_ms: int | None
     api_call_count: int | None
-    identity: Identity
 
 
 class ErrorInfo(NamedTuple):
@@ -104,15 +120,14 @@ class Attempt(NamedTuple):
 class JobState(NamedTuple):
     job_id: str
     head: Head
+    identity: Identity
+    identity_keys: IdentityKeys  # None where the field's value is None
     first_seen: int
     last_event: int
     first_started: int | None
-    retry_count: int
-    max_attempt: int
     attempts: tuple[Attempt, ...]
     reason: tuple[Key, str] | None = None
     detail: tuple[Key, dict[str, Any]] | None = None
-    error: tuple[Key, ErrorInfo] | None = None
 
 
 # --- serialization of the state into the row's fold_state (JSON) ---------------------------------
@@ -138,6 +153,19 @@ def _key_out(k: Key) -> list[Any]:
     return [k[0], k[1], k[2], k[3], f"{k[4]:032x}"]
 
 
+def _identity_keys_out(keys: IdentityKeys, head: Key) -> list[Any] | None:
+    """The optional fields' keys as stored: None for a field without a value or with the head's
+    (the field's value says which), and None for all of them when every one is so (the common case:
+    every event carries the same fields)."""
+    out = [None if k is None or k == head else _key_out(k) for k in keys]
+    return out if any(out) else None
+
+
+def _identity_keys_in(stored: list[Any] | None, identity: Identity, head: Key) -> IdentityKeys:
+    return tuple(None if value is None else (_key_in(k) or head)
+                 for value, k in zip(identity[REQUIRED:], stored or NO_KEYS, strict=True))
+
+
 def state_to_json(s: JobState) -> dict[str, Any]:
     h = s.head
     return {
@@ -146,7 +174,8 @@ def state_to_json(s: JobState) -> dict[str, Any]:
         # The identity and the detail's body are the row's own columns (operation, entity_*, ...,
         # metadata): not repeated here, so each row carries (and PostgreSQL parses) less.
         "head": [_key_out(h.key), h.kind, h.outcome, h.duration_ms, h.api_call_count],
-        "seen": [s.first_seen, s.last_event, s.first_started, s.retry_count, s.max_attempt],
+        "ids": _identity_keys_out(s.identity_keys, h.key),
+        "seen": [s.first_seen, s.last_event, s.first_started],
         "attempts": [
             [a.number, a.started_at, None if a.end_key is None else _key_out(a.end_key), a.end_status,
              a.ended_at, a.duration_ms, _err_out(a.error)]
@@ -154,7 +183,6 @@ def state_to_json(s: JobState) -> dict[str, Any]:
         ],
         "reason": None if s.reason is None else [_key_out(s.reason[0]), s.reason[1]],
         "detail": None if s.detail is None else _key_out(s.detail[0]),
-        "error": None if s.error is None else [_key_out(s.error[0]), _err_out(s.error[1])],
     }
 
 
@@ -202,21 +230,21 @@ def state_from_json(d: dict[str, Any], identity: Identity, metadata: dict[str, A
     if d.get("v") not in READ_VERSIONS:
         raise ValueError(f"fold_state version {d.get('v')!r} is not one of {READ_VERSIONS}: rebuild the table")
     hk, kind, outcome, duration, api_calls = d["head"]
-    first_seen, last_event, first_started, retry_count, max_attempt = d["seen"]
-    reason, detail, error = d["reason"], d["detail"], d["error"]
+    first_seen, last_event, first_started = d["seen"][:3]  # versions 3 and 4 have two more
+    reason, detail = d["reason"], d["detail"]
+    head_key: Key = _key_in(hk)  # type: ignore[assignment]
     return JobState(
         job_id=d["job"],
-        head=Head(_key_in(hk), kind, outcome, duration, api_calls, identity),  # type: ignore[arg-type]
+        head=Head(head_key, kind, outcome, duration, api_calls),
+        identity=identity,
+        identity_keys=_identity_keys_in(d.get("ids"), identity, head_key),
         first_seen=first_seen,
         last_event=last_event,
         first_started=first_started,
-        retry_count=retry_count,
-        max_attempt=max_attempt,
         attempts=tuple(
             Attempt(n, st, _key_in(ek), status, ended, dur, _err_in(err))
             for n, st, ek, status, ended, dur, err in d["attempts"]
         ),
         reason=None if reason is None else (_key_in(reason[0]), reason[1]),  # type: ignore[arg-type]
         detail=None if detail is None else (_key_in(detail), metadata or {}),  # type: ignore[arg-type]
-        error=None if error is None else (_key_in(error[0]), _err_in(error[1])),  # type: ignore[arg-type]
     )

@@ -433,7 +433,7 @@ def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, 
     roots: set[str] = set()
     for job_id, (after, _) in states.items():
         prior = before.get(job_id)
-        parent = after.head.identity.parent_job_id
+        parent = after.identity.parent_job_id
         failed = job_status(after) == "FAILED"
         if prior is None:
             if parent is None:
@@ -441,7 +441,7 @@ def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, 
             elif failed:
                 roots.add(parent)
             continue
-        prior_parent = prior.head.identity.parent_job_id
+        prior_parent = prior.identity.parent_job_id
         prior_failed = job_status(prior) == "FAILED"
         if parent is None and prior_parent is not None:
             roots.add(job_id)

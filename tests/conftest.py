@@ -14,9 +14,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from psycopg import sql
 
 from tests.harness import ProjectorProcess
+
+# Mutation testing (pyproject.toml's [tool.mutmut]) runs the tests under mutmut's tracing, on a
+# shared machine: the same examples on every run, and no clock on input generation or on a test.
+settings.register_profile("mutmut", derandomize=True, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 
 HOW_TO_START = (
     "start the local services with `eval \"$(enrichlog services up --env)\"` (or run scripts/test), "

@@ -81,11 +81,23 @@ def album_chain_with_failed_child() -> tuple[Chain, list[JobEvent]]:
     return c, events
 
 
+def state_json_as_version_4(d: dict[str, Any]) -> dict[str, Any]:
+    """A state's JSON as version 4 stored it: no keys of the optional identity fields (they were
+    the head's), "seen" with the retry count and the highest attempt after the three times, and the
+    last error apart (values a reader now ignores: plausible ones)."""
+    highest = max((a[0] for a in d["attempts"]), default=1)
+    errors = [[a[2], a[6]] for a in d["attempts"] if a[6] is not None]
+    old = {k: v for k, v in d.items() if k != "ids"}
+    return old | {"v": 4, "seen": [*d["seen"][:3], highest - 1, highest], "error": errors[-1] if errors else None}
+
+
 def state_json_as_version_3(d: dict[str, Any]) -> dict[str, Any]:
-    """A state's JSON as version 3 stored it (a JSON object in the column): event ids as integers."""
+    """A state's JSON as version 3 stored it (a JSON object in the column): version 4's, with event
+    ids as integers."""
     def key(k: list[Any] | None) -> list[Any] | None:
         return None if k is None else [*k[:4], int(k[4], 16)]
 
+    d = state_json_as_version_4(d)
     return d | {
         "v": 3,
         "head": [key(d["head"][0]), *d["head"][1:]],

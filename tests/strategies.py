@@ -5,7 +5,9 @@ jobType, aware datetimes in several time zones (folds and gaps included), string
 length limits. Typical uses:
 
     @given(job_events())                      # any single event
-    @given(links().flatmap(histories))        # several events of one job (same ids, same entity)
+    @given(links().flatmap(histories))        # several events of one job (same ids and entity, the
+                                              # entity's optional ids and the envelope's optional
+                                              # fields on some events only)
     @given(chains())                          # a root and its children, every event of each
 
 Strings are drawn without NUL ("\\x00"): the contract refuses it (PostgreSQL text/jsonb cannot
@@ -114,6 +116,9 @@ def entities() -> st.SearchStrategy[Entity]:
         album_id=optional(st.uuids()),
         track_id=optional(st.uuids()),
     )
+
+
+USERS = (UUID("2d4f6a8c-1e3b-4d5f-8a9c-0b1d2e3f4a5b"), UUID("6f1d2c3b-4a59-4e8d-8c7b-6a5f4e3d2c1b"))
 
 
 def job_errors() -> st.SearchStrategy[JobError]:
@@ -226,6 +231,51 @@ def links() -> st.SearchStrategy[Link]:
     return st.one_of(root_links(), root_links().flatmap(child_links))
 
 
+class _EventParts(NamedTuple):
+    """The strategies `events_of` draws from, built once: hypothesis validates a strategy the first
+    time it is drawn from, which for these costs more than the draw itself."""
+
+    kinds: st.SearchStrategy[Any]
+    attempts: st.SearchStrategy[int]
+    schema_versions: st.SearchStrategy[str]
+    times: st.SearchStrategy[datetime]
+    dropped_ids: st.SearchStrategy[dict[str, None]]
+    triggered_by: st.SearchStrategy[str | None]
+    user_id: st.SearchStrategy[UUID | None]
+    reason: st.SearchStrategy[str | None]
+    duration_ms: st.SearchStrategy[int]
+    outcome: st.SearchStrategy[Outcome]
+    api_call_count: st.SearchStrategy[int | None]
+    error: st.SearchStrategy[JobError]
+    details: dict[JobType, st.SearchStrategy[Any]]
+
+
+_PARTS: list[_EventParts] = []
+_ENTITY_IDS = ("artist_id", "album_id", "track_id")
+
+
+def _parts() -> _EventParts:
+    if not _PARTS:
+        _PARTS.append(_EventParts(
+            kinds=st.sampled_from(KINDS),
+            attempts=st.integers(1, 5) | st.just(MAX_ATTEMPT),
+            schema_versions=st.sampled_from([SCHEMA_VERSION, SCHEMA_VERSION, "1.1", "1.7"]),
+            times=aware_datetimes(),
+            # The entity's optional ids may be left out on some events of a job.
+            dropped_ids=st.fixed_dictionaries({}, optional=dict.fromkeys(_ENTITY_IDS, st.none())),
+            # From small pools as well, so that events of one job often agree (or leave a field out).
+            triggered_by=optional(st.sampled_from(["admin", "schedule"]) | text(0, 50)),
+            user_id=optional(st.sampled_from(USERS) | st.uuids()),
+            reason=optional(st.sampled_from(["manual", "stale"]) | text(0, 2000)),
+            duration_ms=st.integers(0, 600_000) | st.just(MAX_INT32),
+            outcome=st.sampled_from(Outcome),
+            api_call_count=optional(counts()),
+            error=job_errors(),
+            details={t: optional(details(t)) for t in JobType},
+        ))
+    return _PARTS[0]
+
+
 @st.composite
 def events_of(
     draw: st.DrawFn,
@@ -233,34 +283,33 @@ def events_of(
     kinds: tuple[type[Any], ...] = KINDS,
     attempts: st.SearchStrategy[int] | None = None,
 ) -> JobEvent:
-    """One event of the job `link`, of one of `kinds`."""
-    kind = draw(st.sampled_from(kinds))
+    """One event of the job `link`, of one of `kinds`: the entity's optional ids and the envelope's
+    optional fields (triggeredBy, userId, reason) may be left out, or differ from another event's."""
+    parts = _parts()
+    kind = draw(parts.kinds if kinds is KINDS else st.sampled_from(kinds))
+    dropped = draw(parts.dropped_ids)
     fields: dict[str, Any] = {
         "event_id": draw(st.uuids()),
-        "schema_version": draw(st.sampled_from([SCHEMA_VERSION, SCHEMA_VERSION, "1.1", "1.7"])),
+        "schema_version": draw(parts.schema_versions),
         "job_id": link.job_id,
         "job_type": link.job_type,
         "root_job_id": link.root_job_id,
         "parent_job_id": link.parent_job_id,
-        "attempt": draw(attempts or st.integers(1, 5) | st.just(MAX_ATTEMPT)),
-        "occurred_at": draw(aware_datetimes()),
-        "entity": link.entity,
-        "triggered_by": draw(optional(text(0, 50))),
-        "user_id": draw(optional(st.uuids())),
-        "reason": draw(optional(text(0, 2000))),
+        "attempt": draw(attempts or parts.attempts),
+        "occurred_at": draw(parts.times),
+        "entity": link.entity.model_copy(update=dropped) if dropped else link.entity,
+        "triggered_by": draw(parts.triggered_by),
+        "user_id": draw(parts.user_id),
+        "reason": draw(parts.reason),
     }
     if kind is JobStarted:
         fields["max_attempts"] = draw(optional(st.integers(fields["attempt"], MAX_ATTEMPT)))
         return JobStarted(**fields)
-    fields["detail"] = draw(optional(details(link.job_type)))
-    fields["duration_ms"] = draw(st.integers(0, 600_000) | st.just(MAX_INT32))
+    fields["detail"] = draw(parts.details[link.job_type])
+    fields["duration_ms"] = draw(parts.duration_ms)
     if kind is JobFinished:
-        return JobFinished(
-            **fields,
-            outcome=draw(st.sampled_from(Outcome)),
-            api_call_count=draw(optional(counts())),
-        )
-    return kind(**fields, error=draw(job_errors()))
+        return JobFinished(**fields, outcome=draw(parts.outcome), api_call_count=draw(parts.api_call_count))
+    return kind(**fields, error=draw(parts.error))
 
 
 def job_events(kinds: tuple[type[Any], ...] = KINDS) -> st.SearchStrategy[JobEvent]:

@@ -33,7 +33,13 @@ from schemas import (
     Outcome,
     Source,
 )
-from tests.scenarios import Chain, album_chain_with_failed_child, state_json_as_version_3
+from tests.scenarios import (
+    NOT_FOUND,
+    RATE_LIMIT,
+    Chain,
+    album_chain_with_failed_child,
+    state_json_as_version_3,
+)
 
 
 def _positioned(events: list[JobEvent], partition: int = 0) -> list[Positioned]:
@@ -134,6 +140,45 @@ class StoreContract:
         assert (root["status"], root["failed_children"]) == ("SUCCESS", 0)
         expected = {j: _normalise(_as_db(r)) for j, r in project_all(failing + rerun).items()}
         assert {j: _normalise(r) for j, r in self.rows(store).items()} == expected
+
+    @pytest.mark.parametrize("chunk", [1, 2, 1000])
+    def test_envelope_fields_sent_on_one_event_only_survive_in_any_order(self, chunk: int) -> None:
+        """`triggeredBy`, `userId` and `reason` sent only on job.started (as docs/events.md's example
+        does), entity ids only on the retry: the row keeps each, whichever batch or order brings it."""
+        streams: list[JobEvent] = []
+        for partition in (0, 1):  # one job in order, another in reverse order
+            c = Chain(root_type=JobType.ENRICH_ALBUM)
+            user, artist = uuid.uuid4(), uuid.uuid4()
+            located = c.entity.model_copy(update={"artist_id": artist})
+            started = c.started(c.root_id).model_copy(update={"triggered_by": "admin", "user_id": user,
+                                                              "reason": "manual: enrich this album"})
+            events = [started, c.retrying(c.root_id, 1).model_copy(update={"entity": located}),
+                      c.started(c.root_id, 2), c.finished(c.root_id, 2)]
+            streams += events
+            store = self.make()
+            _apply_in_chunks(store, _positioned(events[::-1] if partition else events, partition), chunk)
+            row = self.rows(store)[c.root_id]
+            assert (row["triggered_by"], str(row["user_id"]), row["reason"]) == (
+                "admin", str(user), "manual: enrich this album")
+            assert (str(row["artist_id"]), str(row["album_id"]), row["status"]) == (
+                str(artist), str(c.entity.album_id), "SUCCESS")
+        expected = {j: _normalise(_as_db(r)) for j, r in project_all(streams).items()}
+        assert {j: _normalise(r) for j, r in self.rows(store).items()} == expected
+
+    def test_a_late_retry_of_an_attempt_above_the_finished_one_counts_for_nothing(self) -> None:
+        """Attempts 1 and 2 retried, 3 finished, then a stray job.retrying of attempt 5: the row
+        says 2 retries, attempt 3, and a history of attempts 1, 2, 3."""
+        c = Chain(root_type=JobType.ENRICH_ARTIST)
+        job = c.root_id
+        events = [c.started(job, 1), c.retrying(job, 1), c.started(job, 2), c.retrying(job, 2),
+                  c.started(job, 3), c.finished(job, 3), c.retrying(job, 5, NOT_FOUND)]
+        for partition, chunk in enumerate((1, 1000)):  # the same events again, through another partition
+            store = self.make()
+            _apply_in_chunks(store, _positioned(events, partition), chunk)
+            row = self.rows(store)[job]
+            assert (row["status"], row["retry_count"], row["attempt"]) == ("SUCCESS", 2, 3)
+            assert [a["attempt"] for a in row["attempts"]] == [1, 2, 3]
+            assert (row["last_error"], row["last_error_code"]) == (RATE_LIMIT.message, RATE_LIMIT.code)
 
     def test_replayed_positions_are_skipped(self) -> None:
         events = self._stream()

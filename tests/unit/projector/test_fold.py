@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+import uuid
+from collections.abc import Iterable
 
-from projector.fold import fold, fold_by_job, from_event, merge
-from projector.rows import project_all, to_row
-from projector.state import MAX_HISTORY, decode_state, encode_state, state_from_json, state_to_json
-from schemas import JobType, Outcome
-from tests.scenarios import NOT_FOUND, RATE_LIMIT, Chain, album_chain_with_failed_child, state_json_as_version_3
+from projector.fold import fold, fold_by_job, fold_job, from_event, key_of, merge
+from projector.rows import STATE_COLUMNS, project_all, state_of_row, to_row
+from projector.state import (
+    MAX_HISTORY,
+    JobState,
+    _key_out,
+    decode_state,
+    encode_state,
+    state_from_json,
+    state_to_json,
+)
+from schemas import JobEvent, JobType, Outcome
+from tests.scenarios import (
+    NOT_FOUND,
+    RATE_LIMIT,
+    Chain,
+    album_chain_with_failed_child,
+    state_json_as_version_3,
+    state_json_as_version_4,
+)
+
+
+def _stored(state: JobState) -> JobState:
+    """The state as the store reads it back: from the row's columns and its encoded fold_state."""
+    row = to_row(state)
+    return state_of_row([getattr(row, c) for c in STATE_COLUMNS])
 
 
 def test_one_row_per_job_with_retries_counted_and_last_error_kept() -> None:
@@ -125,7 +149,7 @@ def test_state_survives_json_storage_exactly() -> None:
     for state in fold_by_job(events).values():
         stored = json.loads(json.dumps(state_to_json(state)))
         metadata = state.detail[1] if state.detail else None
-        assert state_from_json(stored, state.head.identity, metadata) == state
+        assert state_from_json(stored, state.identity, metadata) == state
 
 
 def test_state_survives_its_stored_encoding_and_the_former_object_form_is_still_read() -> None:
@@ -134,9 +158,9 @@ def test_state_survives_its_stored_encoding_and_the_former_object_form_is_still_
         metadata = state.detail[1] if state.detail else None
         stored = json.loads(json.dumps(encode_state(state)))  # through JSON, as jsonb gives it back
         assert isinstance(stored, str) and stored.isascii() and '"' not in stored and "\\" not in stored
-        assert decode_state(stored, state.head.identity, metadata) == state
+        assert decode_state(stored, state.identity, metadata) == state
         former = json.loads(json.dumps(state_json_as_version_3(state_to_json(state))))  # rows written before
-        assert decode_state(former, state.head.identity, metadata) == state
+        assert decode_state(former, state.identity, metadata) == state
 
 
 
@@ -146,7 +170,7 @@ def test_a_fold_state_that_is_not_an_encoded_state_is_refused_clearly() -> None:
     import pytest
 
     _, events = album_chain_with_failed_child()
-    identity = next(iter(fold_by_job(events).values())).head.identity
+    identity = next(iter(fold_by_job(events).values())).identity
     for stored, match in [("not base64!", "not an encoded state"),
                           (base64.b64encode(b"{broken").decode(), "not an encoded state"),
                           (base64.b64encode(b"[1, 2]").decode(), "not a JSON object"),
@@ -162,7 +186,7 @@ def test_unknown_state_version_is_refused() -> None:
     import pytest
 
     with pytest.raises(ValueError, match="rebuild"):
-        state_from_json(data, state.head.identity, None)
+        state_from_json(data, state.identity, None)
 
 
 def test_detail_lands_in_metadata_and_columns() -> None:
@@ -232,3 +256,131 @@ def test_events_before_1970_fold_like_any_other() -> None:
              for i, e in enumerate([c.started(c.root_id), c.finished(c.root_id)])]
     assert fold_job(None, early) == fold(None, early)
     assert to_row(fold_job(None, early)).last_event_at.year == 1960
+
+
+# Fields sent on one event only (issue 15, defect 3): each optional identity field is the value of
+# the greatest event (by key) that carries one, whatever the order and the batching.
+
+def _by_hand(c: Chain) -> tuple[list[JobEvent], dict[str, object]]:
+    """The docs' example: triggeredBy, userId and reason on job.started only; an artist id on the
+    retry only; then a retried attempt that finishes."""
+    user, artist = uuid.UUID(int=7), uuid.UUID(int=8)
+    started = c.started(c.root_id).model_copy(update={"triggered_by": "admin", "user_id": user,
+                                                      "reason": "manual: enrich this album"})
+    retrying = c.retrying(c.root_id, 1).model_copy(update={"entity": c.entity.model_copy(update={"artist_id": artist})})
+    events = [started, retrying, c.started(c.root_id, 2), c.finished(c.root_id, 2)]
+    return events, {"triggered_by": "admin", "user_id": str(user), "reason": "manual: enrich this album",
+                    "artist_id": str(artist), "album_id": str(c.entity.album_id), "track_id": None,
+                    "entity_id": str(c.entity.id), "parent_job_id": None, "is_root_job": True,
+                    "operation": "CHECK_ALBUM_ENRICHMENT", "entity_type": "ALBUM"}
+
+
+def _fields(state: JobState | None, names: Iterable[str]) -> dict[str, object]:
+    assert state is not None
+    row = to_row(state)
+    return {n: getattr(row, n) for n in names}
+
+
+def test_fields_sent_on_one_event_only_are_kept_in_any_order() -> None:
+    events, expected = _by_hand(Chain())
+    for order in itertools.permutations(events):
+        assert _fields(fold(None, order), expected) == expected
+        assert _fields(fold_job(None, order), expected) == expected
+        for cut in range(1, len(order)):  # through the stored state, as the store continues a row
+            first = _stored(fold_job(None, order[:cut]))
+            assert _fields(fold_job(first, order[cut:]), expected) == expected
+            assert fold_job(first, order[cut:]) == fold(None, order)
+
+
+def test_when_events_disagree_the_greatest_event_that_carries_the_field_wins() -> None:
+    c = Chain()
+    job = c.root_id
+    first = c.started(job, 1).model_copy(update={"triggered_by": "admin", "reason": "first"})
+    retried = c.retrying(job, 1).model_copy(update={"triggered_by": "queue"})
+    second = c.started(job, 2).model_copy(update={"triggered_by": "schedule"})
+    ended = c.failed(job, 1).model_copy(update={"reason": "gave up"})  # terminal: greater than attempt 2's events
+    for order in itertools.permutations([first, retried, second]):
+        assert _fields(fold_job(None, order), ["triggered_by", "reason"]) == {"triggered_by": "schedule",
+                                                                              "reason": "first"}
+    for order in itertools.permutations([first, retried, second, ended]):
+        assert _fields(fold_job(None, order), ["triggered_by", "reason"]) == {"triggered_by": "schedule",
+                                                                              "reason": "gave up"}
+
+
+def test_a_parent_sent_on_some_events_only_makes_the_job_a_child() -> None:
+    """parentJobId is optional like the others: a job whose events disagree on it (some claim it is
+    a root) hangs under the parent that the greatest of its events that has one names."""
+    c = Chain()
+    job = c.child(JobType.ENRICH_ALBUM, "enrich")
+    as_root = {"root_job_id": job, "parent_job_id": None}
+    events = [c.started(job).model_copy(update=as_root), c.retrying(job, 1),
+              c.finished(job, 2).model_copy(update=as_root)]
+    for order in itertools.permutations(events):
+        state = fold_job(None, order)
+        assert _fields(state, ["parent_job_id", "is_root_job"]) == {"parent_job_id": c.root_id, "is_root_job": False}
+        assert state == fold(None, order) == fold_job(_stored(fold_job(None, order[:1])), order[1:])
+
+
+def test_a_stored_state_keeps_the_key_of_a_field_only_when_it_is_not_the_heads() -> None:
+    events, _ = _by_hand(Chain())
+    state = fold_job(None, events)
+    stored = state_to_json(state)
+    started_key = _key_out(key_of(events[0]))
+    assert stored["ids"] == [None, _key_out(key_of(events[1])), None, None, started_key, started_key]
+    everywhere = [e.model_copy(update={"triggered_by": "admin"}) for e in events[2:]]
+    assert state_to_json(fold_job(None, everywhere))["ids"] is None  # the common case: nothing extra stored
+
+
+def test_states_stored_by_version_4_and_3_are_read_and_continued() -> None:
+    """Before version 5 the identity was the head's: each optional field's key is the head's."""
+    c = Chain()
+    job = c.root_id
+    events = [e.model_copy(update={"triggered_by": "admin"})
+              for e in (c.started(job), c.retrying(job, 1), c.started(job, 2), c.finished(job, 2))]
+    for cut in range(1, len(events)):
+        state = fold_job(None, events[:cut])
+        for former in (state_json_as_version_4(state_to_json(state)), state_json_as_version_3(state_to_json(state))):
+            read = state_from_json(json.loads(json.dumps(former)), state.identity, None)
+            assert read == state
+            assert fold_job(read, events[cut:]) == fold(None, events)
+
+
+# retry_count with gaps (issue 15, defect 4): the row's attempt is its deciding event's; every
+# attempt below it was retried, and it too when its deciding event is a job.retrying.
+
+def test_a_late_retry_above_the_attempt_the_job_finished_in_changes_no_count() -> None:
+    c = Chain()
+    job = c.root_id
+    events = [c.started(job, 1), c.retrying(job, 1, NOT_FOUND), c.started(job, 2), c.retrying(job, 2),
+              c.started(job, 3), c.finished(job, 3), c.retrying(job, 5, NOT_FOUND)]
+    for order in (events, events[::-1]):
+        row = to_row(fold_job(None, order))
+        assert (row.status, row.retry_count, row.attempt, row.duration_ms) == ("SUCCESS", 2, 3, 250)
+        assert [a["attempt"] for a in row.attempts] == [1, 2, 3]
+        assert [a["status"] for a in row.attempts] == ["RETRIED", "RETRIED", "SUCCESS"]
+        assert (row.last_error, row.last_error_code, row.error_message) == (RATE_LIMIT.message, RATE_LIMIT.code, None)
+        assert fold_job(None, order).attempts[-1].number == 5  # kept in the state: it counts if attempt 5 ends
+
+
+def test_a_job_run_again_after_it_failed_counts_the_new_attempt_once_it_ends() -> None:
+    c = Chain()
+    job = c.root_id
+    failed, again, done = c.failed(job, 1), c.started(job, 2), c.finished(job, 2)
+    row = to_row(fold_job(None, [failed, again]))
+    assert (row.status, row.retry_count, row.attempt, row.error_message) == ("FAILED", 0, 1, NOT_FOUND.message)
+    assert [a["attempt"] for a in row.attempts] == [1] and row.last_error_kind == "NOT_FOUND"
+    row = to_row(fold_job(None, [done, again, failed]))
+    assert (row.status, row.retry_count, row.attempt, row.error_message) == ("SUCCESS", 1, 2, None)
+    assert [a["status"] for a in row.attempts] == ["FAILED", "SUCCESS"] and row.last_error == NOT_FOUND.message
+
+
+def test_attempts_whose_events_are_missing_still_count_as_retried() -> None:
+    c = Chain()
+    job = c.root_id
+    assert (to_row(fold_job(None, [c.retrying(job, 1), c.started(job, 3)])).retry_count,
+            to_row(fold_job(None, [c.retrying(job, 1), c.retrying(job, 3)])).retry_count,
+            to_row(fold_job(None, [c.started(job, 4), c.failed(job, 4)])).retry_count) == (2, 3, 3)
+    row = to_row(fold_job(None, [c.started(job, 1)]))
+    assert (row.retry_count, row.attempt, row.status, row.last_error) == (0, 1, "IN_PROGRESS", None)
+    row = to_row(fold_job(None, [c.retrying(job, 1)]))
+    assert (row.retry_count, row.attempt, row.status, row.last_error) == (1, 1, "PENDING", RATE_LIMIT.message)
