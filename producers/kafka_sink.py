@@ -48,10 +48,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
-import kafka
 from kafka import KafkaProducer
-from kafka.errors import IllegalStateError, KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
-from kafka.partitioner.default import DefaultPartitioner, murmur2
+from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 from kafka.structs import TopicPartition
 
 from producers.errors import (
@@ -62,6 +60,13 @@ from producers.errors import (
     RecordTooLarge,
     TopicMissing,
 )
+from producers.kafka_internals import (
+    CachedKeyPartitioner,
+    _FastAppend,
+    close_producer,
+    has_fatal_error,
+    retriable,
+)
 from producers.settings import ProducerSettings
 from producers.topics import KAFKA_DEFAULT_MAX_MESSAGE_BYTES, describe_topic
 from schemas import JobEvent, dump_event
@@ -69,8 +74,6 @@ from schemas import JobEvent, dump_event
 log = logging.getLogger(__name__)
 _RECONNECT_BACKOFF_S = 1.0  # the feeder's pause between two attempts to connect / find the topic
 _FEEDER_BATCH = 512  # below this many queued events the feeder waits up to 2 ms (<= linger_ms)
-# The versions whose KafkaProducer internals the fast append path was written and tested against.
-_FAST_APPEND_VERSIONS = ("3.0.12",)
 _WAKEUP_EVERY = 256  # appends between two sender wake-ups while batches are full/new (fast path)
 _RECORD_OVERHEAD = 128  # > the v2 batch header + one record's varints: size check without encoding
 _DEFAULT_MAX_REQUEST_SIZE = 1_048_576  # kafka-python's max_request_size
@@ -108,125 +111,10 @@ class PublishStats:
         return self.failed + self.dropped
 
 
-class CachedKeyPartitioner(DefaultPartitioner):
-    """The Java client's murmur2 key partitioning, with the hash cached per key.
-
-    A chain repeats its key (rootJobId) for every event; kafka-python's pure-Python murmur2 is a
-    measurable share of `send`, so it is computed once per key.
-    """
-
-    def __init__(self, max_keys: int = 100_000) -> None:
-        self._hashes: dict[bytes, int] = {}
-        self._max_keys = max_keys
-
-    def partition(self, topic: str, key: Any, serialized_key: bytes | None, value: Any,
-                  serialized_value: Any, cluster: Any) -> int:
-        if serialized_key is None:
-            return int(super().partition(topic, key, serialized_key, value, serialized_value, cluster))
-        h = self._hashes.get(serialized_key)
-        if h is None:
-            if len(self._hashes) >= self._max_keys:
-                self._hashes.clear()
-            h = self._hashes[serialized_key] = murmur2(serialized_key) & 0x7FFFFFFF
-        partitions = cluster.partitions_for_topic(topic)
-        if partitions is None:
-            raise ValueError(f"Topic {topic} not found in ClusterMetadata")
-        return sorted(partitions)[h % len(partitions)]
-
-
-class _FastAppend:
-    """A shortcut past `KafkaProducer.send` for the feeder's drains (kafka-python 3.0.12 only).
-
-    Where the time goes in `send` (cProfile, 60k events): per-call header/serializer/type checks,
-    two metadata look-ups, the partitioner, a size estimate, `str(self)` for a debug log call,
-    and -- the largest share -- `Sender.wakeup()` (a socketpair write, which drops and re-takes
-    the GIL) on every append once a partition holds more than one batch. This path does the same
-    work once per drain: one metadata look-up, cached murmur2 hashes (the Java client's key
-    partitioning, as `CachedKeyPartitioner`), a size check, then `RecordAccumulator.append`
-    (which assigns nothing the idempotent producer relies on: sequence numbers are assigned
-    when the sender drains a batch), and at most one sender wake-up per `_WAKEUP_EVERY` appends.
-    Anything unusual (topic metadata unknown, a transactional producer) goes through `send`.
-    """
-
-    def __init__(self, producer: Any, topic: str, hashes: dict[bytes, int], max_keys: int) -> None:
-        self._append = producer._accumulator.append
-        self._metadata = producer._metadata
-        self._wakeup = producer._sender.wakeup
-        self._topic = topic
-        self._hashes = hashes
-        self._max_keys = max_keys
-        self._partitions: list[int] = []
-        self._tps: list[TopicPartition] = []
-
-    @classmethod
-    def of(cls, producer: Any, topic: str, partitioner: Any) -> _FastAppend | None:
-        if kafka.__version__ not in _FAST_APPEND_VERSIONS or not isinstance(producer, KafkaProducer):
-            return None
-        try:
-            if producer._transaction_manager is not None and producer._transaction_manager.is_transactional():
-                return None
-            return cls(producer, topic, partitioner._hashes, partitioner._max_keys)
-        except (AttributeError, KeyError, TypeError):  # internals not as expected: use send()
-            return None
-
-    def partitions(self) -> list[TopicPartition] | None:
-        """The topic's partitions in id order (None: metadata unknown, let `send` wait for it)."""
-        known = self._metadata.partitions_for_topic(self._topic)
-        if not known:
-            return None
-        if len(known) != len(self._partitions) or not known.issuperset(self._partitions):
-            self._partitions = sorted(known)
-            self._tps = [TopicPartition(self._topic, p) for p in self._partitions]
-        return self._tps
-
-    def hash_of(self, key: bytes) -> int:
-        h = self._hashes.get(key)
-        if h is None:
-            if len(self._hashes) >= self._max_keys:
-                self._hashes.clear()
-            h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
-        return h
-
-
 def _job_id_of(value: bytes) -> str:
     """The jobId of a serialized event, for logs (only on the rare paths: drops, failures)."""
     found = _JOB_ID.search(value)
     return found.group(1).decode(errors="replace") if found else "?"
-
-
-def _retriable(exc: BaseException) -> bool:
-    """A failure that says nothing about the record itself: the broker away, a timeout, a producer
-    closed under it (replaced after a fatal error)."""
-    if isinstance(exc, IllegalStateError | OSError):
-        return True
-    return isinstance(exc, KafkaError) and bool(exc.retriable)
-
-
-def _has_fatal_error(producer: Any) -> bool:
-    """kafka-python's idempotent producer in its fatal state: it fails every later record."""
-    try:
-        manager = producer._transaction_manager
-        return manager is not None and bool(manager.has_fatal_error())
-    except AttributeError:  # not a KafkaProducer of the version we know
-        return False
-
-
-def _close_producer(producer: Any, timeout: float) -> None:
-    """Close a KafkaProducer within `timeout`, whatever state it is in.
-
-    KafkaProducer.close() flushes first and raises when the flush times out, before it stops its
-    sender, so a producer facing a dead broker (or a fatal one) was left running. Here the sender
-    is stopped by force after the bounded flush; it aborts what is left, whose errbacks fire.
-    """
-    with contextlib.suppress(Exception):
-        producer.flush(timeout=timeout)
-    sender = getattr(producer, "_sender", None)
-    if sender is not None:
-        with contextlib.suppress(Exception):
-            sender.force_close()
-            sender.join(5)
-    with contextlib.suppress(Exception):
-        producer.close(timeout=0)
 
 
 class KafkaPublisher:
@@ -364,7 +252,7 @@ class KafkaPublisher:
         if self._feeder is not None:
             self._feeder.join(max(0.0, deadline - time.monotonic()) + 0.5)
         if self._producer is not None:  # its undelivered events fail now (counted, logged)
-            _close_producer(self._producer, max(0.0, deadline - time.monotonic()))
+            close_producer(self._producer, max(0.0, deadline - time.monotonic()))
         with self._lock:
             for queue in (self._retry, self._queue):
                 while queue:
@@ -432,7 +320,7 @@ class KafkaPublisher:
         """
         if self._fatal or self._producer is None:
             return
-        if _has_fatal_error(self._producer):
+        if has_fatal_error(self._producer):
             self._fatal = True
         elif self._in_kafka() and time.monotonic() - self._progress_at > self._stall_s:
             self._last_error = (f"the Kafka producer completed no delivery for {self._stall_s:g}s while "
@@ -460,7 +348,7 @@ class KafkaPublisher:
                 self._record(DeliveryFailed(self.settings.topic, exc))
             return False
         if self._closing:  # close() gave up waiting for this bootstrap: do not leak it
-            _close_producer(producer, 0)
+            close_producer(producer, 0)
             return False
         self._set_limit(topic.max_message_bytes, producer)
         self._producer = producer
@@ -493,7 +381,7 @@ class KafkaPublisher:
             cause = self._last_error
         log.warning("the Kafka producer failed fatally or stalled (%s): replacing it; its undelivered "
                     "events are sent again by the new one", cause)
-        _close_producer(old, 1.0)
+        close_producer(old, 1.0)
         self._limit_stale = True  # read again when the new producer is made
 
     def _warm_up(self) -> None:
@@ -533,7 +421,7 @@ class KafkaPublisher:
 
     def _append_all(self, fast: _FastAppend, tps: list[TopicPartition], batch: deque[Item]) -> None:
         """The fast path: append in order, then one completion callback per partition and drain."""
-        append, hash_of, hashes, count = fast._append, fast.hash_of, fast._hashes, len(tps)
+        append, hash_of, hashes, count = fast.append, fast.hash_of, fast.hashes, len(tps)
         max_size = self.max_record_size
         groups: dict[TopicPartition, tuple[list[Any], list[Item]]] = {}
         since_wakeup = 0
@@ -560,10 +448,10 @@ class KafkaPublisher:
             if full or new:
                 wake = True
                 if since_wakeup >= _WAKEUP_EVERY:
-                    fast._wakeup()
+                    fast.wakeup()
                     since_wakeup, wake = 0, False
         if wake:
-            fast._wakeup()
+            fast.wakeup()
         for futures, items in groups.values():
             last = futures[-1]
             last.add_callback(self._group_done, futures, items)
@@ -614,7 +502,7 @@ class KafkaPublisher:
     def _retake(self, failures: list[tuple[Item, BaseException]]) -> None:
         """Under the lock: failed deliveries go back to the spool, in order, unless given up."""
         self._progress_at = time.monotonic()
-        if not self._fatal and self._producer is not None and _has_fatal_error(self._producer):
+        if not self._fatal and self._producer is not None and has_fatal_error(self._producer):
             self._fatal = True
         for item, exc in failures:
             if isinstance(exc, _SIZE_ERRORS):
@@ -622,7 +510,7 @@ class KafkaPublisher:
             if self._closing:
                 self._give_up(item, "not delivered before close()")
                 continue
-            if not _retriable(exc):
+            if not retriable(exc):
                 strikes = self._strikes.get(id(item[1]), 0) + 1
                 if strikes >= _MAX_STRIKES:
                     self._strikes.pop(id(item[1]), None)

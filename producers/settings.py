@@ -64,7 +64,7 @@ class ProducerSettings(BaseSettings):
     topic_partitions: int = _env("ENRICHLOG_TOPIC_PARTITIONS", 6, ge=1, le=10_000)
     error_log_interval_s: float = _env(f"{_P}ERROR_LOG_INTERVAL_S", 30.0, ge=0)
     # The publisher's feeder appends straight to kafka-python's accumulator (see
-    # producers.kafka_sink._FastAppend); false: one KafkaProducer.send per event, as before.
+    # producers.kafka_internals._FastAppend); false: one KafkaProducer.send per event, as before.
     fast_append: bool = _env(f"{_P}FAST_APPEND", True)
 
     @model_validator(mode="after")
