@@ -228,7 +228,7 @@ class KafkaPublisher:
             self._changed.wait_for(lambda: not self._queue and not self._retry and not self._in_hand, limit)
         producer = self._producer
         if producer is not None and not self._queue:
-            with contextlib.suppress(KafkaError):  # the count below says what is left
+            with contextlib.suppress(Exception):  # replaced meanwhile, or timed out: the count below says
                 producer.flush(timeout=max(0.0, deadline - time.monotonic()))
         with self._lock:
             if not self._changed.wait_for(lambda: self._pending == 0,
