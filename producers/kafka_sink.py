@@ -484,6 +484,8 @@ class KafkaPublisher:
             self._done(sent, sent_bytes)
             if failures:
                 self._retake(failures)
+        if failures:  # an aborted producer fails group after group: let a waiting caller take the lock
+            time.sleep(0)
         for future, item in late:
             future.add_callback(self._delivered, item)
             future.add_errback(self._undelivered, item)
@@ -498,6 +500,7 @@ class KafkaPublisher:
     def _undelivered(self, item: Item, exc: BaseException) -> None:
         with self._lock:
             self._retake([(item, exc)])
+        time.sleep(0)  # as in _group_done
 
     def _retake(self, failures: list[tuple[Item, BaseException]]) -> None:
         """Under the lock: failed deliveries go back to the spool, in order, unless given up."""
