@@ -567,9 +567,9 @@ class KafkaPublisher:
 
     def _log_lost(self) -> None:
         for why, ids in self._lost.items():
-            log.error("%d event(s) lost (%s) on topic %s; their job ids: %s; totals failed=%d dropped=%d",
-                      len(ids), why, self.settings.topic, " ".join(dict.fromkeys(ids)), self._failed,
-                      self._dropped)
+            log.error("%d event(s) lost (%s) on topic %s (totals failed=%d dropped=%d); their job ids: %s",
+                      len(ids), why, self.settings.topic, self._failed, self._dropped,
+                      " ".join(dict.fromkeys(ids)))
         self._lost = {}
 
     def _record(self, error: Exception, count: int = 1) -> None:
