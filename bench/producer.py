@@ -29,7 +29,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from producers import KafkaPublisher, ProducerSettings
-from producers.kafka_sink import CachedKeyPartitioner
+from producers.kafka_internals import CachedKeyPartitioner
 from producers.workload import WorkloadConfig, generate_events
 from schemas import JobEvent, dump_event
 

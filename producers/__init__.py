@@ -16,6 +16,8 @@ from producers.errors import (
     ProducerError,
     PublisherClosed,
     PublishTimeout,
+    RecordTooLarge,
+    TopicMissing,
 )
 from producers.kafka_sink import KafkaPublisher, PublishStats
 from producers.linking import JobContext, Link, link_child
@@ -26,6 +28,6 @@ from producers.sinks import EventSink, ListSink
 __all__ = [
     "SYSTEM_CLOCK", "BufferFull", "Clock", "DeliveryFailed", "EventSink", "JobContext", "JobFailure",
     "JobRun", "KafkaPublisher", "Link", "LinkError", "ListSink", "ProducerError", "ProducerSettings",
-    "PublishStats", "PublishTimeout", "PublisherClosed", "Reporter", "SimulatedClock", "SystemClock",
-    "error_of", "link_child",
+    "PublishStats", "PublishTimeout", "PublisherClosed", "RecordTooLarge", "Reporter", "SimulatedClock", "SystemClock",
+    "TopicMissing", "error_of", "link_child",
 ]

@@ -63,12 +63,43 @@ class DeliveryFailed(ProducerError):
 
 
 class BufferFull(ProducerError):
-    """The bounded buffer stayed full for max_block_ms: the event was dropped (recorded, not raised)."""
+    """The spool stayed full for max_block_ms: the event was dropped (recorded, not raised)."""
 
-    def __init__(self, *, buffer_bytes: int, max_block_ms: int) -> None:
+    def __init__(self, *, buffer_bytes: int, events: int, max_block_ms: int) -> None:
         super().__init__(
-            f"producer buffer full ({buffer_bytes} bytes pending) for {max_block_ms} ms: "
-            "event dropped (is the broker reachable?)"
+            f"producer spool full ({events} events, {buffer_bytes} bytes pending) for "
+            f"{max_block_ms} ms: event dropped (is the broker reachable?)"
         )
         self.buffer_bytes = buffer_bytes
+        self.events = events
         self.max_block_ms = max_block_ms
+
+
+class TopicMissing(ProducerError):
+    """The events topic does not exist: the library never has the broker auto-create it."""
+
+    def __init__(self, topic: str, bootstrap_servers: str) -> None:
+        super().__init__(
+            f"topic {topic!r} does not exist on {bootstrap_servers}: create it with the partitions "
+            "the projector needs (`enrichlog produce` and the projector create it with "
+            "ENRICHLOG_TOPIC_PARTITIONS); events are kept in the spool meanwhile"
+        )
+        self.topic = topic
+
+
+class RecordTooLarge(ProducerError, ValueError):
+    """An event is larger than the topic accepts: refused before it is sent (raised to the caller).
+
+    Sent anyway, the broker would refuse it, and kafka-python's idempotent producer treats that
+    refusal as fatal. `limit` is the topic's max.message.bytes (or the client's max_request_size)
+    less a record's framing.
+    """
+
+    def __init__(self, *, job_id: str | None, size: int, limit: int, topic: str) -> None:
+        super().__init__(
+            f"event of job {job_id!r} is {size} bytes, more than topic {topic!r} accepts ({limit} "
+            "bytes): not sent"
+        )
+        self.job_id = job_id
+        self.size = size
+        self.limit = limit

@@ -13,10 +13,16 @@ Leaving the block normally emits `job.finished` with the measured duration. An e
 or not retryable), then is re-raised so the queue sees it. A processor raises `JobFailure` to
 classify its error. Events are built (validated) on the caller's thread, so a programming error
 (a detail of the wrong family, a bad id) surfaces where it was made.
+
+An event larger than the topic accepts (a huge detail) is not lost: the sink refuses it
+(`RecordTooLarge`) and the reporter sends it again without its detail, logging what it cut; the
+job's status, times and error still reach the log. An event too large even without its detail
+(a huge `reason`, say) raises `RecordTooLarge` to the processor, like any other invalid event.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from types import TracebackType
@@ -24,7 +30,7 @@ from typing import Literal
 from uuid import UUID
 
 from producers.clock import SYSTEM_CLOCK, Clock
-from producers.errors import JobFailure
+from producers.errors import JobFailure, RecordTooLarge
 from producers.linking import JobContext, Link
 from producers.sinks import EventSink
 from schemas import (
@@ -33,6 +39,7 @@ from schemas import (
     Entity,
     ErrorKind,
     JobError,
+    JobEvent,
     JobFailed,
     JobFinished,
     JobRetrying,
@@ -41,6 +48,7 @@ from schemas import (
     Outcome,
 )
 
+log = logging.getLogger(__name__)
 MAX_MESSAGE = 4000  # the contract's limit on error.message
 MAX_CODE = 50
 
@@ -78,6 +86,17 @@ class Reporter:
         self.clock = clock
         self.new_event_id = new_event_id
         self.triggered_by = triggered_by
+
+    def publish(self, event: JobEvent) -> None:
+        """Hand `event` to the sink; one too large for the topic goes again without its detail."""
+        try:
+            self.sink.publish(event)
+        except RecordTooLarge as exc:
+            if getattr(event, "detail", None) is None:
+                raise
+            log.warning("event %s (%s) of job %s: %s; sent again without its detail", event.event_id,
+                        event.kind, event.job_id, exc)
+            self.sink.publish(event.model_copy(update={"detail": None}))
 
     def job(
         self,
@@ -147,7 +166,7 @@ class JobRun:
 
     def __enter__(self) -> JobRun:
         clock = self.reporter.clock
-        self.reporter.sink.publish(JobStarted(
+        self.reporter.publish(JobStarted(
             event_id=self.reporter.new_event_id(), occurred_at=clock.now(),
             max_attempts=self.max_attempts, **self._common,  # type: ignore[arg-type]
         ))
@@ -167,11 +186,11 @@ class JobRun:
             "detail": self._detail, **self._common,
         }
         if exc is None:
-            self.reporter.sink.publish(JobFinished(
+            self.reporter.publish(JobFinished(
                 outcome=self.outcome, api_call_count=self.api_call_count, **base))  # type: ignore[arg-type]
             return False
         error, retryable = error_of(exc)
         last = self.max_attempts is not None and self.attempt >= self.max_attempts
         kind = JobFailed if (last or not retryable) else JobRetrying
-        self.reporter.sink.publish(kind(error=error, **base))  # type: ignore[arg-type]
+        self.reporter.publish(kind(error=error, **base))  # type: ignore[arg-type]
         return not self.reraise

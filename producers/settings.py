@@ -45,16 +45,26 @@ class ProducerSettings(BaseSettings):
         f"{_P}COMPRESSION_TYPE", "lz4")
     linger_ms: int = _env(f"{_P}LINGER_MS", 20, ge=0, le=60_000)
     batch_size: int = _env(f"{_P}BATCH_SIZE", 262_144, ge=0, le=16 * 1024 * 1024)
-    # kafka-python 3.x has no buffer_memory of its own: the publisher enforces this bound on the
-    # bytes accepted but not yet acknowledged (its hand-off queue plus kafka-python's batches).
+    # The spool's bounds: events accepted but not yet acknowledged (the publisher's queue, those
+    # taken back after a failed delivery, and kafka-python's batches), in bytes of key + value and
+    # in events. While the broker is away events wait in it; a full spool drops (counted, logged).
+    # kafka-python 3.x has no buffer_memory of its own; its copy of the records it holds adds up
+    # to as much memory again.
     buffer_memory: int = _env(f"{_P}BUFFER_MEMORY", 32 * 1024 * 1024, ge=1024)
+    spool_max_events: int = _env(f"{_P}SPOOL_MAX_EVENTS", 200_000, ge=1)
     max_block_ms: int = _env(f"{_P}MAX_BLOCK_MS", 500, ge=0, le=60_000)
     request_timeout_ms: int = _env(f"{_P}REQUEST_TIMEOUT_MS", 10_000, ge=100)
     delivery_timeout_ms: int = _env(f"{_P}DELIVERY_TIMEOUT_MS", 30_000, ge=100)
     close_timeout_ms: int = _env(f"{_P}CLOSE_TIMEOUT_MS", 10_000, ge=0)
+    # kafka-python's reconnect backoff grows from the first to the second value (its own default
+    # maximum, 30 s, outlasts a broker restart: the producer would stay away after the broker is back).
+    reconnect_backoff_ms: int = _env(f"{_P}RECONNECT_BACKOFF_MS", 50, ge=1, le=10_000)
+    reconnect_backoff_max_ms: int = _env(f"{_P}RECONNECT_BACKOFF_MAX_MS", 1000, ge=1, le=10_000)
+    # The partitions of the events topic when `enrichlog produce` creates it (the projector's variable).
+    topic_partitions: int = _env("ENRICHLOG_TOPIC_PARTITIONS", 6, ge=1, le=10_000)
     error_log_interval_s: float = _env(f"{_P}ERROR_LOG_INTERVAL_S", 30.0, ge=0)
     # The publisher's feeder appends straight to kafka-python's accumulator (see
-    # producers.kafka_sink._FastAppend); false: one KafkaProducer.send per event, as before.
+    # producers.kafka_internals._FastAppend); false: one KafkaProducer.send per event, as before.
     fast_append: bool = _env(f"{_P}FAST_APPEND", True)
 
     @model_validator(mode="after")
@@ -70,6 +80,11 @@ class ProducerSettings(BaseSettings):
                 f"KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL={self.security_protocol} "
                 "is not SASL_PLAINTEXT or SASL_SSL"
             )
+        if self.reconnect_backoff_max_ms < self.reconnect_backoff_ms:
+            raise ValueError(
+                f"ENRICHLOG_PRODUCER_RECONNECT_BACKOFF_MAX_MS ({self.reconnect_backoff_max_ms}) must be at "
+                f"least ENRICHLOG_PRODUCER_RECONNECT_BACKOFF_MS ({self.reconnect_backoff_ms})"
+            )
         if self.delivery_timeout_ms < self.request_timeout_ms + self.linger_ms:
             raise ValueError(
                 f"ENRICHLOG_PRODUCER_DELIVERY_TIMEOUT_MS ({self.delivery_timeout_ms}) must be at least "
@@ -81,8 +96,7 @@ class ProducerSettings(BaseSettings):
     def kafka_config(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's KafkaProducer (secrets revealed only here)."""
         config: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap_servers.split(","),
-            "client_id": self.client_id,
+            **self.admin_config(),
             "acks": "all",
             "enable_idempotence": self.enable_idempotence,
             "compression_type": None if self.compression_type == "none" else self.compression_type,
@@ -92,6 +106,18 @@ class ProducerSettings(BaseSettings):
             "request_timeout_ms": self.request_timeout_ms,
             "delivery_timeout_ms": self.delivery_timeout_ms,
             "bootstrap_timeout_ms": self.request_timeout_ms,
+            "allow_auto_create_topics": False,  # see producers.topics
+        }
+        return config
+
+    def admin_config(self) -> dict[str, Any]:
+        """Keyword arguments for kafka-python's KafkaAdminClient: the connection settings."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "client_id": self.client_id,
+            "request_timeout_ms": self.request_timeout_ms,
+            "reconnect_backoff_ms": self.reconnect_backoff_ms,
+            "reconnect_backoff_max_ms": self.reconnect_backoff_max_ms,
             "security_protocol": self.security_protocol,
         }
         if self.sasl_mechanism:

@@ -1,17 +1,34 @@
-"""`enrichlog produce`: publish a simulated workload (the real chains of DOMAIN.md) to Kafka."""
+"""`enrichlog produce`: publish a simulated workload (the real chains of DOMAIN.md) to Kafka.
+
+It creates the events topic when it is missing, with ENRICHLOG_TOPIC_PARTITIONS partitions (or
+--partitions), through the admin API: the broker's auto-creation would give it the broker's
+`num.partitions` (1 on the local broker) and cap the projector's scale-out. It always ends with its
+summary (delivered, failed, dropped), also after an outage or a SIGINT/SIGTERM, and its exit
+status says how it went: 0 every event delivered, 3 some events lost (failed or dropped: see the
+summary and the logged job ids), 130 interrupted (SIGINT), 143 stopped (SIGTERM), 1 an error
+before the workload started (configuration, broker unreachable).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import FrameType
 from typing import NoReturn
 
-from producers import KafkaPublisher, ProducerSettings
-from producers.workload import WorkloadConfig, run_workload
+from producers import KafkaPublisher, ProducerSettings, PublishStats
+from producers.topics import create_topic
+from producers.workload import WorkloadConfig, WorkloadSummary, run_workload
+from schemas import JobEvent
+
+EXIT_LOST = 3
 
 
 def _probability(text: str) -> float:
@@ -63,16 +80,86 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="throttle to this many events/s (default: as fast as possible)")
     parser.add_argument("--connect-timeout", type=_positive(float), default=15.0,
                         help="seconds to wait for the broker before giving up")
+    parser.add_argument("--partitions", type=_positive(int), default=None,
+                        help="partitions of the topic if it must be created (default: ENRICHLOG_TOPIC_PARTITIONS, 6)")
+    parser.add_argument("--drain-timeout", type=_positive(float, allow_zero=True), default=60.0,
+                        help="seconds to wait at the end for the spooled events to be delivered")
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+class _Stopped(Exception):
+    """A SIGINT or SIGTERM arrived: the workload stops at its next event."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _StoppableSink:
+    """The publisher, with a stop check before each event (a signal handler only sets a flag, so
+    that the publisher's counters are never interrupted half-way)."""
+
+    def __init__(self, publisher: KafkaPublisher) -> None:
+        self.publisher = publisher
+        self.signum: int | None = None
+
+    def stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.signum = signum
+
+    def publish(self, event: JobEvent) -> bool:
+        if self.signum is not None:
+            raise _Stopped(self.signum)
+        return self.publisher.publish(event)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.publisher.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        self.publisher.close(timeout)
+
+
+def _settings(args: argparse.Namespace) -> ProducerSettings:
     overrides: dict[str, object] = {}
     if args.bootstrap_servers:
         overrides["bootstrap_servers"] = args.bootstrap_servers
     if args.topic:
         overrides["topic"] = args.topic
-    settings = ProducerSettings(**overrides)  # type: ignore[arg-type]
+    if args.partitions:
+        overrides["topic_partitions"] = args.partitions
+    return ProducerSettings(**overrides)  # type: ignore[arg-type]
+
+
+def _ensure_topic(settings: ProducerSettings) -> None:
+    topic, created = create_topic(settings, settings.topic_partitions)
+    if created:
+        print(f"created topic {topic.name} with {topic.partitions} partitions", file=sys.stderr)
+    elif topic.partitions < settings.topic_partitions:
+        print(f"note: topic {topic.name} has {topic.partitions} partition(s), fewer than "
+              f"ENRICHLOG_TOPIC_PARTITIONS={settings.topic_partitions}: at most {topic.partitions} "
+              "projector process(es) can share its load", file=sys.stderr)
+
+
+def _summary(settings: ProducerSettings, summary: WorkloadSummary | None, stats: PublishStats,
+             elapsed: float, seed: int, stopped: int | None) -> None:
+    if summary is not None:
+        kinds = ", ".join(f"{kind.removeprefix('job.')}={n}" for kind, n in sorted(summary.events.items()))
+        print(f"topic {settings.topic}: {summary.chains} chains, {summary.jobs} jobs, "
+              f"{summary.total_events} events ({kinds}) in {elapsed:.1f}s, seed {seed}")
+    else:
+        print(f"topic {settings.topic}: stopped by {signal.Signals(stopped or signal.SIGTERM).name} after "
+              f"{stats.accepted + stats.dropped + stats.refused} events in {elapsed:.1f}s, seed {seed}")
+    print(f"delivered {stats.sent}, failed {stats.failed}, dropped {stats.dropped}"
+          + (f", refused as too large {stats.refused}" if stats.refused else "")
+          + (f" (sent again after a failed delivery: {stats.resent}, producers replaced: {stats.replaced})"
+             if stats.resent or stats.replaced else ""))
+    if stats.lost:
+        print(f"enrichlog produce: {stats.lost} event(s) not delivered (their job ids are logged): "
+              f"{stats.last_error}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _ensure_topic(settings)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     config = WorkloadConfig(
         chains=args.chains, retry_rate=args.retry_rate, failure_rate=args.failure_rate,
@@ -80,17 +167,22 @@ def run(args: argparse.Namespace) -> int:
         run_id=f"{uuid.uuid4().hex[:8]}",
     )
     started = time.monotonic()
-    with KafkaPublisher(settings) as publisher:
+    publisher = KafkaPublisher(settings).start()
+    sink = _StoppableSink(publisher)
+    previous = {signum: signal.signal(signum, sink.stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    summary: WorkloadSummary | None = None
+    try:
         if not publisher.wait_connected(args.connect_timeout):
             raise ConnectionError(f"Kafka at {settings.bootstrap_servers} did not answer within "
                                   f"{args.connect_timeout:g}s: {publisher.stats.last_error or 'no reply'}")
-        summary = run_workload(config, publisher, rate=args.rate)
-    stats = publisher.stats
-    elapsed = time.monotonic() - started
-    kinds = ", ".join(f"{kind.removeprefix('job.')}={n}" for kind, n in sorted(summary.events.items()))
-    print(f"topic {settings.topic}: {summary.chains} chains, {summary.jobs} jobs, "
-          f"{summary.total_events} events ({kinds}) in {elapsed:.1f}s, seed {seed}")
-    print(f"delivered {stats.sent}, failed {stats.failed}, dropped {stats.dropped}")
-    if stats.lost:
-        raise RuntimeError(f"{stats.lost} event(s) not delivered: {stats.last_error}")
-    return 0
+        with contextlib.suppress(_Stopped):  # the summary says how far it got
+            summary = run_workload(config, sink, rate=args.rate)
+    finally:
+        publisher.close(timeout=args.drain_timeout)  # bounded; what is left is counted and logged
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    _summary(settings, summary, publisher.stats, time.monotonic() - started, seed, sink.signum)
+    if sink.signum is not None:
+        return 128 + sink.signum
+    return EXIT_LOST if publisher.stats.lost else 0
+

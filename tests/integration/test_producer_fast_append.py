@@ -18,11 +18,11 @@ from typing import Any
 import kafka
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.partitioner.default import murmur2
 from kafka.structs import TopicPartition
 
-from producers import KafkaPublisher, ProducerSettings
+from producers import KafkaPublisher, ProducerSettings, RecordTooLarge
 from producers.workload import WorkloadConfig, generate_events, run_workload
 from schemas import DiscogsArtistDetail, JobEvent, JobType, dump_event
 
@@ -213,36 +213,38 @@ def _with_profile(event: JobEvent, chars: int) -> JobEvent:
 
 
 @pytest.mark.kafka
-def test_records_near_max_request_size_go_through_send_in_order(kafka_bootstrap: str, topic: str) -> None:
-    """With the fast path on: a record above its size limit (max_request_size - overhead) goes
-    through send() -- delivered in order within its chain -- and one above max_request_size is
-    refused by send() and counted as failed; everything else is appended directly."""
+def test_records_above_the_limit_are_refused_and_those_below_go_the_fast_path(kafka_bootstrap: str,
+                                                                               topic: str) -> None:
+    """The size limit is the producer's max_request_size (below the topic's max.message.bytes here) less a
+    record's framing: a record just below it is appended directly and delivered in order within its
+    chain; one above it is refused to the caller (RecordTooLarge), before anything is sent."""
     _create_topic(kafka_bootstrap, topic)
     events = list(generate_events(WorkloadConfig(chains=60, seed=31, run_id=f"b{uuid.uuid4().hex[:8]}")))
     finished = [i for i, e in enumerate(events)
                 if e.kind == "job.finished" and e.job_type is JobType.DISCOGS_GET_ARTIST]
     assert len(finished) >= 2
     big, too_big = finished[0], finished[-1]
-    assert events[big].root_job_id != events[too_big].root_job_id
     events[big] = _with_profile(events[big], 15_000)
     events[too_big] = _with_profile(events[too_big], 20_000)
     big_size = len(events[big].root_job_id) + len(dump_event(events[big]))
-    max_request_size = big_size + 100  # above send()'s own estimate, below the fast path's margin
+    max_request_size = big_size + 1000  # room for the big one and its framing, not for the too big one
 
     made: list[_SpyProducer] = []
     settings = _settings(kafka_bootstrap, topic, fast_append=True, batch_size=16_384, linger_ms=5)
     with KafkaPublisher(settings, producer_factory=_factory(made, max_request_size=max_request_size)) as publisher:
         assert publisher.wait_connected(30)
         assert publisher._fast is not None
-        assert publisher._fast.max_size < big_size
-        for event in events:
-            assert publisher.publish(event)
+        assert big_size <= publisher.max_record_size < big_size + 1000
+        for i, event in enumerate(events):
+            if i == too_big:
+                with pytest.raises(RecordTooLarge):
+                    publisher.publish(event)
+            else:
+                assert publisher.publish(event)
         publisher.flush(30)
         stats = publisher.stats
-    assert (stats.sent, stats.failed, stats.dropped, stats.pending) == (len(events) - 1, 1, 0, 0)
-    assert stats.last_error is not None and "max_request_size" in stats.last_error
-    # exactly the two large records went through send(), in publish order
-    assert made[0].sent_keys == [events[big].root_job_id.encode(), events[too_big].root_job_id.encode()]
+    assert (stats.sent, stats.failed, stats.dropped, stats.pending, stats.refused) == (len(events) - 1, 0, 0, 0, 1)
+    assert made[0].sent_keys == []  # every accepted event took the fast path
 
     delivered = events[:too_big] + events[too_big + 1:]
     got = _read_back(kafka_bootstrap, topic, len(delivered))
@@ -252,22 +254,37 @@ def test_records_near_max_request_size_go_through_send_in_order(kafka_bootstrap:
 
 
 # -- 3. broker-side batch failures are counted per event ---------------------------------------
+# The publisher refuses what it knows the topic refuses; to make the broker refuse records, these
+# tests lower the topic's max.message.bytes after the publisher read it.
+
+def _lower_limit_after_connect(bootstrap: str, topic: str, publisher: KafkaPublisher, limit: int) -> None:
+    assert publisher.wait_connected(30)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                            configs={"max.message.bytes": str(limit)})])
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, configs=["max.message.bytes"])
+        assert _until(lambda: admin.describe_configs([resource])["topic"][topic]["max.message.bytes"]["value"]
+                      == str(limit), 30)
+    finally:
+        admin.close()
+    assert publisher.max_record_size > limit  # the publisher still knows the old limit
 
 @pytest.mark.kafka
 @pytest.mark.parametrize("fast_append", [True, False], ids=["fast", "send"])
 def test_batches_the_broker_rejects_are_counted_per_event(kafka_bootstrap: str, topic: str,
                                                           fast_append: bool) -> None:
     """The topic accepts no batch (max.message.bytes below any batch): kafka-python splits the
-    rejected batches down to single records, then fails them; every event is counted failed once,
-    within the delivery timeout, and nothing reaches the topic."""
-    _create_topic(kafka_bootstrap, topic, {"max.message.bytes": "64"})
+    rejected batches down to single records, the broker refuses them; the publisher reads the limit
+    again and counts every event failed once, within the delivery timeout; nothing reaches the topic."""
+    _create_topic(kafka_bootstrap, topic)
     settings = _settings(kafka_bootstrap, topic, fast_append=fast_append, compression_type="none",
                          linger_ms=5, request_timeout_ms=2000, delivery_timeout_ms=5000,
                          close_timeout_ms=2000)
     events = list(generate_events(WorkloadConfig(chains=30, seed=41, run_id=f"r{uuid.uuid4().hex[:8]}")))
     publisher = KafkaPublisher(settings).start()
     try:
-        assert publisher.wait_connected(30)
+        _lower_limit_after_connect(kafka_bootstrap, topic, publisher, 64)
         assert (publisher._fast is not None) is fast_append
         started = time.monotonic()
         for event in events:
@@ -281,13 +298,13 @@ def test_batches_the_broker_rejects_are_counted_per_event(kafka_bootstrap: str, 
         assert time.monotonic() - started < settings.close_timeout_ms / 1000 + SLACK_S
     assert (stats.accepted, stats.sent, stats.failed, stats.dropped) == (len(events), 0, len(events), 0)
     assert (stats.pending, stats.pending_bytes) == (0, 0)
-    assert stats.last_error is not None and "delivery to topic" in stats.last_error
+    assert stats.last_error is not None and f"more than topic '{topic}' accepts" in stats.last_error
     assert publisher.stats.failed == len(events)  # close() counted nothing twice
     assert _end_offsets(kafka_bootstrap, topic) == {p: 0 for p in range(PARTITIONS)}
 
 
 def _events_with_rejected(seed: int, prefix: str) -> tuple[list[JobEvent], set[int]]:
-    """A workload whose DISCOGS_GET_ARTIST verdicts carry a 6,000-char profile (the topic takes 4,000)."""
+    """A workload whose DISCOGS_GET_ARTIST verdicts carry a 6,000-char profile (the topic will take 4,000)."""
     events = list(generate_events(WorkloadConfig(chains=40, seed=seed, run_id=f"{prefix}{uuid.uuid4().hex[:8]}")))
     rejected = {i for i, e in enumerate(events)
                 if e.kind == "job.finished" and e.job_type is JobType.DISCOGS_GET_ARTIST}
@@ -306,13 +323,13 @@ def test_mixed_batches_count_each_event_by_its_own_outcome(kafka_bootstrap: str,
     group ends partly sent, partly failed. Each event is counted by its own outcome; the accepted
     ones arrive exactly once, each chain in its partition. (Without idempotence kafka-python may
     reorder split halves that are in flight together, so order is not asserted here.)"""
-    _create_topic(kafka_bootstrap, topic, {"max.message.bytes": "4000"})
+    _create_topic(kafka_bootstrap, topic)
     settings = _settings(kafka_bootstrap, topic, fast_append=fast_append, compression_type="none",
                          linger_ms=20, request_timeout_ms=2000, delivery_timeout_ms=10_000,
                          enable_idempotence=False)
     events, rejected = _events_with_rejected(43, "m")
     with KafkaPublisher(settings) as publisher:
-        assert publisher.wait_connected(30)
+        _lower_limit_after_connect(kafka_bootstrap, topic, publisher, 4000)
         assert (publisher._fast is not None) is fast_append
         for event in events:
             assert publisher.publish(event)
@@ -326,52 +343,54 @@ def test_mixed_batches_count_each_event_by_its_own_outcome(kafka_bootstrap: str,
 
 @pytest.mark.kafka
 @pytest.mark.parametrize("fast_append", [True, False], ids=["fast", "send"])
-def test_rejected_batch_with_idempotence_fails_the_rest_and_everything_is_counted(
+def test_rejected_record_with_idempotence_replaces_the_producer_and_only_it_fails(
         kafka_bootstrap: str, topic: str, fast_append: bool) -> None:
-    """The default (idempotent) producer: kafka-python 3.0.12 treats the broker's rejection of a
-    record as fatal and aborts every incomplete batch, and every later send fails too. Whatever
-    the split/abort order, each accepted event is counted exactly once (sent + failed), nothing is
-    left pending, and what did arrive is exactly once and in order."""
-    _create_topic(kafka_bootstrap, topic, {"max.message.bytes": "4000"})
+    """The default (idempotent) producer: kafka-python 3.0.12 treats the broker's refusal of a record as
+    fatal, aborts every incomplete batch and fails every later send. The publisher replaces the
+    producer, spools the aborted events again and reads the topic's limit again: exactly the refused
+    records are counted failed, every other event arrives, each chain in its partition."""
+    _create_topic(kafka_bootstrap, topic)
     settings = _settings(kafka_bootstrap, topic, fast_append=fast_append, compression_type="none",
                          linger_ms=20, request_timeout_ms=2000, delivery_timeout_ms=10_000)
     events, rejected = _events_with_rejected(53, "i")
     with KafkaPublisher(settings) as publisher:
-        assert publisher.wait_connected(30)
+        _lower_limit_after_connect(kafka_bootstrap, topic, publisher, 4000)
         assert (publisher._fast is not None) is fast_append
-        started = time.monotonic()
         for event in events:
             assert publisher.publish(event)
-        publisher.flush(settings.delivery_timeout_ms / 1000 + SLACK_S)
-        assert time.monotonic() - started < settings.delivery_timeout_ms / 1000 + SLACK_S
+        publisher.flush(60)
         stats = publisher.stats
+    assert stats.replaced >= 1
     assert (stats.accepted, stats.dropped, stats.pending, stats.pending_bytes) == (len(events), 0, 0, 0)
-    assert stats.sent + stats.failed == len(events)
-    assert stats.failed >= len(rejected)
-    got = _read_back(kafka_bootstrap, topic, stats.sent)
-    assert len(got) == stats.sent
-    arrived = {v for _, _, v in got}
-    assert not arrived & {dump_event(events[i]) for i in rejected}
-    _assert_delivered_in_order(got, [e for e in events if dump_event(e) in arrived], spread=False)
+    assert (stats.sent, stats.failed) == (len(events) - len(rejected), len(rejected))
+    delivered = [e for i, e in enumerate(events) if i not in rejected]
+    got = _read_back(kafka_bootstrap, topic, len(delivered))
+    assert {v for _, _, v in got} == {dump_event(e) for e in delivered}  # duplicates possible, nothing else
+    by_value = {dump_event(e): e for e in delivered}
+    for partition, key, value in got:
+        assert key == by_value[value].root_job_id.encode() and partition == _java_partition(key)
 
 
 @pytest.mark.kafka
 def test_failed_deliveries_settle_pending_bytes_so_the_buffer_frees(kafka_bootstrap: str, topic: str) -> None:
-    """After a rejected burst the buffer is usable again: pending bytes return to zero."""
-    _create_topic(kafka_bootstrap, topic, {"max.message.bytes": "64"})
+    """After a refused burst the spool is usable again: pending bytes return to zero; and once the
+    publisher knows the lower limit, it refuses the same events to the caller."""
+    _create_topic(kafka_bootstrap, topic)
     events = list(generate_events(WorkloadConfig(chains=10, seed=47, run_id=f"p{uuid.uuid4().hex[:8]}")))
     size = sum(len(e.root_job_id) + len(dump_event(e)) for e in events)
     settings = _settings(kafka_bootstrap, topic, compression_type="none", buffer_memory=size + 1,
                          max_block_ms=2000, request_timeout_ms=2000, delivery_timeout_ms=5000)
     with KafkaPublisher(settings) as publisher:
-        assert publisher.wait_connected(30)
-        for _ in range(2):  # the second round only fits if the first round's bytes were released
-            for event in events:
-                assert publisher.publish(event)
-            assert _until(lambda: publisher.stats.pending == 0, settings.delivery_timeout_ms / 1000 + SLACK_S)
-            assert publisher.stats.pending_bytes == 0
+        _lower_limit_after_connect(kafka_bootstrap, topic, publisher, 64)
+        for event in events:
+            assert publisher.publish(event)
+        assert _until(lambda: publisher.stats.pending == 0, settings.delivery_timeout_ms / 1000 + 10)
+        assert publisher.stats.pending_bytes == 0
+        for event in events:
+            with pytest.raises(RecordTooLarge):
+                publisher.publish(event)
         stats = publisher.stats
-    assert (stats.sent, stats.failed, stats.dropped) == (0, 2 * len(events), 0)
+    assert (stats.sent, stats.failed, stats.dropped, stats.refused) == (0, len(events), 0, len(events))
 
 
 @pytest.mark.kafka
