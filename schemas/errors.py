@@ -91,13 +91,13 @@ def _rule(err: ErrorDetails, path: str) -> tuple[str, str]:
         )
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return path, f"{'must' if path else 'the value must'} be a JSON object, {_got(value)}"
-    if kind == "integer_type":
+    if kind in ("integer_type", "int_type", "int_parsing", "int_from_float"):
         return path, f"must be an integer, {_got(value)}"
     if kind == "string_type":
         return path, f"must be a string, {_got(value)}"
     if kind in ("float_type", "finite_number"):
         return path, f"must be a number, {_got(value)}"
-    if kind == "bool_type":
+    if kind in ("bool_type", "bool_parsing"):
         return path, f"must be true or false, {_got(value)}"
     if kind == "list_type":
         return path, f"must be an array, {_got(value)}"
@@ -119,6 +119,8 @@ def _rule(err: ErrorDetails, path: str) -> tuple[str, str]:
         return path, "must not contain the NUL character (U+0000): PostgreSQL cannot store it"
     if kind == "string_pattern_mismatch" and path == "schemaVersion":
         return path, f'must be "{SCHEMA_MAJOR}.MINOR" (e.g. "{SCHEMA_MAJOR}.0"), got {shown(value)}'
+    if kind == "string_pattern_mismatch":
+        return path, f"must match the pattern {ctx.get('pattern')}, {_got(value)}"
     if kind == "uuid_format":
         return path, (f"must be a UUID in its 36-character form, 8-4-4-4-12 hexadecimal digits "
                       f'(e.g. "{UUID_EXAMPLE}"), {_got(value)}')

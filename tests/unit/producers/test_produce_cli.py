@@ -32,4 +32,6 @@ def test_missing_bootstrap_servers_is_one_line(
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     assert main(["produce", "--chains", "1"]) == 1
     err = capsys.readouterr().err
-    assert err == "enrichlog produce: error: invalid configuration: KAFKA_BOOTSTRAP_SERVERS: Field required\n"
+    assert err == (
+        "enrichlog produce: error: invalid configuration: KAFKA_BOOTSTRAP_SERVERS: required field is missing\n"
+    )

@@ -41,19 +41,19 @@ def test_defaults() -> None:
 def test_missing_bootstrap_servers_names_the_variable() -> None:
     with pytest.raises(ValidationError) as exc:
         ProducerSettings()
-    assert "KAFKA_BOOTSTRAP_SERVERS: Field required" in describe(exc.value)
+    assert describe(exc.value) == "KAFKA_BOOTSTRAP_SERVERS: required field is missing"
 
 
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("ENRICHLOG_PRODUCER_LINGER_MS", "soon", "valid integer"),
-        ("ENRICHLOG_PRODUCER_LINGER_MS", "-1", "greater than or equal to 0"),
-        ("ENRICHLOG_PRODUCER_MAX_BLOCK_MS", "999999", "less than or equal to 60000"),
-        ("ENRICHLOG_PRODUCER_COMPRESSION_TYPE", "brotli", "'none', 'gzip', 'lz4'"),
-        ("ENRICHLOG_EVENTS_TOPIC", "bad topic!", "should match pattern"),
-        ("KAFKA_SECURITY_PROTOCOL", "TLS", "'PLAINTEXT', 'SSL'"),
-        ("ENRICHLOG_PRODUCER_ENABLE_IDEMPOTENCE", "maybe", "valid boolean"),
+        ("ENRICHLOG_PRODUCER_LINGER_MS", "soon", 'must be an integer, got string "soon"'),
+        ("ENRICHLOG_PRODUCER_LINGER_MS", "-1", "must be at least 0"),
+        ("ENRICHLOG_PRODUCER_MAX_BLOCK_MS", "999999", "must be at most 60000"),
+        ("ENRICHLOG_PRODUCER_COMPRESSION_TYPE", "brotli", 'must be one of "none", "gzip", "lz4"'),
+        ("ENRICHLOG_EVENTS_TOPIC", "bad topic!", "must match the pattern"),
+        ("KAFKA_SECURITY_PROTOCOL", "TLS", 'must be one of "PLAINTEXT", "SSL"'),
+        ("ENRICHLOG_PRODUCER_ENABLE_IDEMPOTENCE", "maybe", 'must be true or false, got string "maybe"'),
     ],
 )
 def test_bad_values_name_the_variable(
