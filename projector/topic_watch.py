@@ -7,9 +7,10 @@ would skip the new topic's events as replays, or fold nothing at all. The start-
 do (projector.offsets drops positions recorded for another topic id, projector.service creates a
 missing topic): so the watch asks the broker for the topic's id every few seconds and, when it is
 no longer the one the projector started with, crashes the worker (exit 1) for its supervisor to
-start it again. Whatever was folded from the new topic meanwhile is folded again after the restart,
-from the topic's start: nothing is skipped. A broker that does not answer is not a change (the
-consumer's own errors report outages).
+start it again (a topic not found must be so twice in a row: a broker just started may not know it
+yet). Whatever was folded from the new topic meanwhile is folded again after the restart, from the
+topic's start: nothing is skipped. A broker that does not answer, or answers with an error, is not
+a change (the consumer's own errors report outages).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import uuid
 from typing import Any
 
 from projector.errors import ProjectorError
-from projector.topics import KafkaUnavailable, topic_id
+from projector.topics import topic_id
 
 log = logging.getLogger("projector.topic_watch")
 
@@ -50,13 +51,17 @@ def watch(app: Any, bootstrap: str, topic: str, started_with: uuid.UUID | None,
                     "is not detected", extra={"topic": topic})
         return
 
+    missing = [0]  # checks in a row that found no such topic
+
     @app.timer(interval_s, name="topic-watch")
     async def _check() -> None:
         try:
             found = await asyncio.get_running_loop().run_in_executor(None, topic_id, bootstrap, topic, interval_s)
-        except KafkaUnavailable:
+        except ProjectorError:  # no answer, or an error about the topic: not a change
             return
+        # A topic not found once may be a broker that has just started: it must be missing twice.
+        missing[0] = missing[0] + 1 if found is None else 0
         replaced = change(topic, started_with, found)
-        if replaced is not None:
+        if replaced is not None and (found is not None or missing[0] >= 2):
             log.error(str(replaced), extra={"topic": topic, "topic_id": str(started_with), "found": str(found)})
             await app.crash(replaced)

@@ -110,7 +110,12 @@ def topic_id(bootstrap: str, topic: str, timeout_s: float = 10.0) -> uuid.UUID |
                                f"({type(exc).__name__})") from exc
     finally:
         admin.close()
-    found = next((t.get("topic_id") for t in described if t["name"] == topic and t["error_code"] == 0), None)
+    [t] = [t for t in described if t["name"] == topic] or [{"error_code": _UNKNOWN_TOPIC}]
+    if t["error_code"] == _UNKNOWN_TOPIC:
+        return None
+    if t["error_code"] != 0:
+        raise ProjectorError(f"Kafka at {bootstrap} cannot describe topic {topic} (error code {t['error_code']})")
+    found = t.get("topic_id")
     if found is None or uuid.UUID(str(found)).int == 0:  # the zero id: a broker without topic ids
         return None
     return uuid.UUID(str(found))
