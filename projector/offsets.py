@@ -1,7 +1,7 @@
 """Make the stored positions and Kafka's committed offsets fit the topic, before consuming.
 
 The table's positions are the truth: Kafka's committed offsets only say where Faust starts
-reading. Two things are set right before the projector joins its group:
+reading. Three things are checked, and set right where they can be, before the projector joins its group:
 
 1. Positions of another topic. A topic deleted and created again under the same name (or a topic
    of that name on another cluster, or a broker that lost its data) starts again at offset 0,
@@ -12,7 +12,10 @@ reading. Two things are set right before the projector joins its group:
    from can show; the check that covers positions recorded before their topic id was), the old
    positions are dropped and the topic is folded from its start. The rows folded from the old
    topic stay; folding an event twice changes nothing, so nothing is lost either way.
-2. Committed offsets ahead of the table. Normally they trail it (acks come after the database
+2. Events deleted before they were folded (retention shorter than the projector was behind): the
+   consumer would start at the first offset left without a word; it is logged as an ERROR naming
+   the partitions and offsets lost to the table.
+3. Committed offsets ahead of the table. Normally they trail it (acks come after the database
    commit), and what Kafka re-delivers is skipped. But a database restored from a backup, or a new
    database given an old consumer group, is *behind* Kafka: starting from Kafka's offsets would
    silently leave out the events in between. Every partition whose committed offset is ahead of
@@ -92,6 +95,9 @@ def reconcile(bootstrap: str, database_url: str, topic: str, group: str) -> list
             return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()} if tps else {}
 
         positions = _checked_positions(database_url, group, topic, current_id, end_offsets)
+        if tps:
+            first_offsets = {tp.partition: o for tp, o in consumer.beginning_offsets(tps).items()}
+            _warn_of_deleted(topic, group, positions, first_offsets)
         rewinds = []
         for p, committed in committed_offsets.items():
             table = positions.get(p, 0)
@@ -138,6 +144,26 @@ def _checked_positions(database_url: str, group: str, topic: str, current_id: uu
         raise ProjectorError(f"cannot read the stored positions from PostgreSQL: {_first_line(exc)}"
                              f"{_hint(exc)}") from exc
     return positions
+
+
+def deleted_before_folded(positions: dict[int, int], first_offsets: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """Partition -> (position, first offset) where the partition's first offset is past the table's
+    position: the events in between were deleted (retention, or deleted records) before they were folded."""
+    return {p: (positions.get(p, 0), first) for p, first in sorted(first_offsets.items())
+            if first > positions.get(p, 0)}
+
+
+def _warn_of_deleted(topic: str, group: str, positions: dict[int, int], first_offsets: dict[int, int]) -> None:
+    """Say so, loudly, when events were deleted from the topic before the group folded them: Kafka's
+    consumer would start at the first offset left without a word, and the table never has them."""
+    lost = deleted_before_folded(positions, first_offsets)
+    if lost:
+        described = ", ".join(f"partition {p}: offsets {at} to {first - 1} ({first - at} events)"
+                              for p, (at, first) in lost.items())
+        log.error(f"events of topic {topic} were deleted before consumer {group!r} folded them ({described}): "
+                  "they are not in the table and cannot be replayed from Kafka (the topic's retention is shorter "
+                  "than the projector was behind); folding goes on from the first offset left",
+                  extra={"topic": topic, "group": group, "lost": {p: first - at for p, (at, first) in lost.items()}})
 
 
 def _hint(exc: psycopg.Error) -> str:

@@ -144,3 +144,24 @@ def test_a_database_without_the_topic_ids_table_is_told_to_migrate(
         conn.execute("DROP TABLE enrichment_log_topics")
     with pytest.raises(ProjectorError, match=r"enrichment_log_topics.*enrichlog migrate"):
         reconcile(kafka_bootstrap, db, topic, f"g-{topic}")
+
+
+def test_events_deleted_before_they_were_folded_are_reported_with_their_offsets(
+    kafka_bootstrap: str, topic: str, db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    group = f"g-{topic}"
+    _create(kafka_bootstrap, topic)
+    _publish(kafka_bootstrap, topic, 0, 10)
+    _publish(kafka_bootstrap, topic, 1, 4)
+    _set_positions(db, group, topic, {0: 3, 1: 4})
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.delete_records({TopicPartition(topic, 0): 7, TopicPartition(topic, 1): 2})  # as retention does
+    finally:
+        admin.close()
+    with caplog.at_level(logging.WARNING, logger="projector.offsets"):
+        reconcile(kafka_bootstrap, db, topic, group)
+    assert _positions(db, group, topic) == {0: 3, 1: 4}  # the rest of the topic is folded as before
+    [lost] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert f"events of topic {topic} were deleted before consumer {group!r} folded them" in lost.getMessage()
+    assert "partition 0: offsets 3 to 6 (4 events)" in lost.getMessage() and "partition 1" not in lost.getMessage()
