@@ -1,24 +1,51 @@
-"""Make Kafka's committed offsets agree with the positions stored in PostgreSQL, before consuming.
+"""Make the stored positions and Kafka's committed offsets fit the topic, before consuming.
 
 The table's positions are the truth: Kafka's committed offsets only say where Faust starts
-reading. Normally they trail the table (acks come after the database commit), and what Kafka
-re-delivers is skipped. But a database restored from a backup, or a new database given an old
-consumer group, is *behind* Kafka: starting from Kafka's offsets would silently leave out the
-events in between. So, before the projector joins its group, every partition whose committed
-offset is ahead of the table's position is moved back to that position (to the start for a
-partition the table has never seen).
+reading. Three things are checked, and set right where they can be, before the projector joins its group:
+
+1. Positions of another topic. A topic deleted and created again under the same name (or a topic
+   of that name on another cluster, or a broker that lost its data) starts again at offset 0,
+   while the positions recorded for the old one are higher: every event of the new topic below
+   them would be skipped as a replay, without a word. The positions are recorded with the topic's
+   id (KIP-516, table enrichment_log_topics); when the broker's id differs, or a position lies past
+   its partition's end offset (which only a topic that is not the one the positions were read
+   from can show; the check that covers positions recorded before their topic id was), the old
+   positions are dropped and the topic is folded from its start. The rows folded from the old
+   topic stay; folding an event twice changes nothing, so nothing is lost either way.
+2. Events deleted before they were folded (retention shorter than the projector was behind): the
+   consumer would start at the first offset left without a word; it is logged as an ERROR naming
+   the partitions and offsets lost to the table.
+3. Committed offsets ahead of the table. Normally they trail it (acks come after the database
+   commit), and what Kafka re-delivers is skipped. But a database restored from a backup, or a new
+   database given an old consumer group, is *behind* Kafka: starting from Kafka's offsets would
+   silently leave out the events in between. Every partition whose committed offset is ahead of
+   the table's position is moved back to that position (to the start for a partition the table
+   has never seen).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
 from projector.errors import ProjectorError
+from projector.topics import topic_id
 
 log = logging.getLogger("projector.offsets")
+
+_LOCK_TOPIC_ID = "SELECT topic_id FROM enrichment_log_topics WHERE consumer = %s AND topic = %s FOR UPDATE"
+_RECORD_TOPIC_ID = """
+INSERT INTO enrichment_log_topics (consumer, topic, topic_id) VALUES (%s, %s, %s)
+ON CONFLICT (consumer, topic) DO UPDATE SET topic_id = EXCLUDED.topic_id, recorded_at = now()
+"""
+_POSITIONS = "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s"
+_DROP_POSITIONS = "DELETE FROM enrichment_log_positions WHERE consumer = %s AND topic = %s"
+_NOT_MIGRATED = ("42P01", "42703")  # undefined table, undefined column
 
 
 @dataclass(frozen=True)
@@ -28,8 +55,27 @@ class Rewind:
     table_position: int
 
 
+def stale_reason(topic: str, recorded_id: uuid.UUID | None, current_id: uuid.UUID | None,
+                 positions: dict[int, int], end_offsets: dict[int, int]) -> str | None:
+    """Why the stored positions cannot be offsets of the topic as it is now, or None if they can.
+    `end_offsets` are read after the positions (a position is never past an end offset read later,
+    whatever the group's other members commit meanwhile)."""
+    if recorded_id is not None and current_id is not None and recorded_id != current_id:
+        return (f"topic {topic} was deleted and created again: its id is {current_id}, the positions "
+                f"were recorded for topic id {recorded_id}")
+    past = {p: o for p, o in sorted(positions.items()) if o > end_offsets.get(p, 0)}
+    if past:
+        ends = ", ".join(f"partition {p}: position {o}, end offset "
+                         f"{end_offsets.get(p, 'none (no such partition)')}"
+                         for p, o in past.items())
+        return (f"the positions on topic {topic} are past its end offsets ({ends}): the topic was created "
+                "again, or the broker lost its data")
+    return None
+
+
 def reconcile(bootstrap: str, database_url: str, topic: str, group: str) -> list[Rewind]:
-    """Rewind the group's committed offsets that are ahead of the table; the rewinds done."""
+    """Drop the group's positions if they are another topic's, then rewind the group's committed
+    offsets that are ahead of the table; the rewinds done."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
     from kafka.structs import OffsetAndMetadata
@@ -41,17 +87,17 @@ def reconcile(bootstrap: str, database_url: str, topic: str, group: str) -> list
         # they commit to Kafka only what the table already holds, so a table position read after
         # the offset is never behind it unless the table really is behind (read the other way
         # round, a member's progress in between looked like a table behind Kafka).
-        committed_offsets = {p: consumer.committed(TopicPartition(topic, p)) for p in sorted(partitions)}
-        try:
-            with psycopg.connect(database_url, connect_timeout=10) as conn:
-                rows = conn.execute(
-                    "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s",
-                    (group, topic),
-                ).fetchall()
-        except psycopg.Error as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ProjectorError(f"cannot read the stored positions from PostgreSQL: {first}") from exc
-        positions = {p: o for p, o in rows}
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        committed_offsets = {tp.partition: consumer.committed(tp) for tp in tps}
+        current_id = topic_id(bootstrap, topic)
+
+        def end_offsets() -> dict[int, int]:
+            return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()} if tps else {}
+
+        positions = _checked_positions(database_url, group, topic, current_id, end_offsets)
+        if tps:
+            first_offsets = {tp.partition: o for tp, o in consumer.beginning_offsets(tps).items()}
+            _warn_of_deleted(topic, group, positions, first_offsets)
         rewinds = []
         for p, committed in committed_offsets.items():
             table = positions.get(p, 0)
@@ -72,6 +118,64 @@ def reconcile(bootstrap: str, database_url: str, topic: str, group: str) -> list
         return rewinds
     finally:
         consumer.close()
+
+
+def _checked_positions(database_url: str, group: str, topic: str, current_id: uuid.UUID | None,
+                       end_offsets: Callable[[], dict[int, int]]) -> dict[int, int]:
+    """The group's positions on the topic, in one transaction: the recorded topic id locked (two
+    projectors starting at once decide one after the other), the positions read, dropped when
+    they are another topic's (`stale_reason`), and the topic's current id recorded."""
+    try:
+        with psycopg.connect(database_url, connect_timeout=10) as conn:
+            row = conn.execute(_LOCK_TOPIC_ID, (group, topic)).fetchone()
+            recorded_id = row[0] if row else None
+            positions: dict[int, int] = dict(conn.execute(_POSITIONS, (group, topic)).fetchall())
+            reason = stale_reason(topic, recorded_id, current_id, positions, end_offsets() if positions else {})
+            if reason is not None:
+                conn.execute(_DROP_POSITIONS, (group, topic))
+                log.warning(f"{reason}; the positions of consumer {group!r} ({_describe_positions(positions)}) "
+                            "are dropped and the topic is folded from its start (the rows already folded stay)",
+                            extra={"topic": topic, "group": group, "dropped": positions,
+                                   "topic_id": str(current_id), "recorded_topic_id": str(recorded_id)})
+                positions = {}
+            if current_id is not None and current_id != recorded_id:
+                conn.execute(_RECORD_TOPIC_ID, (group, topic, current_id))
+    except psycopg.Error as exc:
+        raise ProjectorError(f"cannot read the stored positions from PostgreSQL: {_first_line(exc)}"
+                             f"{_hint(exc)}") from exc
+    return positions
+
+
+def deleted_before_folded(positions: dict[int, int], first_offsets: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """Partition -> (position, first offset) where the partition's first offset is past the table's
+    position: the events in between were deleted (retention, or deleted records) before they were folded."""
+    return {p: (positions.get(p, 0), first) for p, first in sorted(first_offsets.items())
+            if first > positions.get(p, 0)}
+
+
+def _warn_of_deleted(topic: str, group: str, positions: dict[int, int], first_offsets: dict[int, int]) -> None:
+    """Say so, loudly, when events were deleted from the topic before the group folded them: Kafka's
+    consumer would start at the first offset left without a word, and the table never has them."""
+    lost = deleted_before_folded(positions, first_offsets)
+    if lost:
+        described = ", ".join(f"partition {p}: offsets {at} to {first - 1} ({first - at} events)"
+                              for p, (at, first) in lost.items())
+        log.error(f"events of topic {topic} were deleted before consumer {group!r} folded them ({described}): "
+                  "they are not in the table and cannot be replayed from Kafka (the topic's retention is shorter "
+                  "than the projector was behind); folding goes on from the first offset left",
+                  extra={"topic": topic, "group": group, "lost": {p: first - at for p, (at, first) in lost.items()}})
+
+
+def _hint(exc: psycopg.Error) -> str:
+    return "; is the database migrated (enrichlog migrate)?" if exc.sqlstate in _NOT_MIGRATED else ""
+
+
+def _first_line(exc: Any) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _describe_positions(positions: dict[int, int]) -> str:
+    return ", ".join(f"partition {p}: {o}" for p, o in sorted(positions.items())) or "none"
 
 
 def _describe(rewinds: list[Rewind]) -> str:

@@ -15,7 +15,7 @@ from projector.metrics import Metrics
 from projector.pipeline import BatchHandler, RetryPolicy
 from projector.settings import ProjectorSettings
 from projector.store import PostgresStore
-from projector.topics import TopicPartitions, create, partition_counts
+from projector.topics import TopicPartitions, create, partition_counts, topic_id
 
 log = logging.getLogger("projector.service")
 
@@ -100,7 +100,10 @@ def run(settings: ProjectorSettings) -> int:
     configure_logging(settings)
     partitions = ensure_topics(settings)
     from projector.offsets import reconcile
+    from projector.topic_watch import watch
 
+    # The id before the reconciliation: a topic replaced in between is caught by the watch.
+    started_with = topic_id(settings.kafka_bootstrap_servers, settings.events_topic)
     reconcile(settings.kafka_bootstrap_servers, settings.database_url.get_secret_value(),
               settings.events_topic, settings.consumer_group)
     from projector.membership import claim_instance
@@ -111,6 +114,7 @@ def run(settings: ProjectorSettings) -> int:
     metrics.topic_partitions_configured.labels(partitions.topic).set(partitions.configured)
     metrics.serve(settings.metrics_port, settings.metrics_host)
     app = create_app(settings, lambda _app: build_handler(settings, metrics))
+    watch(app, settings.kafka_bootstrap_servers, settings.events_topic, started_with)
     # Logging stays ours (configure_logging): Faust's worker would add a second, plain-text handler
     # and, at WARNING or ERROR, a terminal spinner that lowers the root logger to DEBUG to turn on
     # every record: every debug line of Faust and aiokafka was built, 6% of the projector's CPU at

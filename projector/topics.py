@@ -7,6 +7,7 @@ by asking about it (metadata requests of the admin client do not auto-create; a 
 from __future__ import annotations
 
 import contextlib
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,3 +95,27 @@ def create(bootstrap: str, topics: list[str], partitions: int, timeout_s: float 
             admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics])
     finally:
         admin.close()
+
+
+def topic_id(bootstrap: str, topic: str, timeout_s: float = 10.0) -> uuid.UUID | None:
+    """The topic's id (KIP-516: a topic deleted and created again under the same name gets a new
+    one); None when the broker or the client does not say, or the topic does not exist."""
+    from kafka.errors import KafkaError
+
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        described = admin.describe_topics([topic])
+    except KafkaError as exc:
+        raise KafkaUnavailable(f"Kafka at {bootstrap} did not describe topic {topic} within {timeout_s:g}s "
+                               f"({type(exc).__name__})") from exc
+    finally:
+        admin.close()
+    [t] = [t for t in described if t["name"] == topic] or [{"error_code": _UNKNOWN_TOPIC}]
+    if t["error_code"] == _UNKNOWN_TOPIC:
+        return None
+    if t["error_code"] != 0:
+        raise ProjectorError(f"Kafka at {bootstrap} cannot describe topic {topic} (error code {t['error_code']})")
+    found = t.get("topic_id")
+    if found is None or uuid.UUID(str(found)).int == 0:  # the zero id: a broker without topic ids
+        return None
+    return uuid.UUID(str(found))
