@@ -5,7 +5,6 @@ neither the session's services nor anyone else's."""
 from __future__ import annotations
 
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,19 +13,14 @@ import pytest
 
 from enrichlog.migrate import migrate
 from enrichlog.services import LocalKafka, LocalPostgres, ServicesSettings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.own_services import free_port, own_broker
 
 
 @pytest.fixture
 def own_postgres() -> Iterator[tuple[LocalPostgres, str]]:
     """A migrated PostgreSQL cluster of this test's own, and its database URL."""
     settings = ServicesSettings(state_dir=Path(f"/var/tmp/enrichlog-outage-{uuid.uuid4().hex[:8]}"),
-                                pg_port=_free_port())
+                                pg_port=free_port())
     pg = LocalPostgres(settings)
     pg.start()
     url = settings.database_url()
@@ -39,12 +33,10 @@ def own_postgres() -> Iterator[tuple[LocalPostgres, str]]:
 @pytest.fixture
 def own_kafka() -> Iterator[LocalKafka]:
     """A Kafka broker of this test's own (its bootstrap servers: `.bootstrap_servers`)."""
-    settings = ServicesSettings(state_dir=Path(f"/var/tmp/enrichlog-broker-{uuid.uuid4().hex[:8]}"),
-                                kafka_port=_free_port(), kafka_controller_port=_free_port(), kafka_heap="512m")
-    kafka = LocalKafka(settings)
+    kafka = own_broker("broker")
     try:
         kafka.start()
         yield kafka
     finally:
         kafka.kill()  # nothing in it is worth a controlled shutdown
-        shutil.rmtree(settings.state_dir, ignore_errors=True)
+        shutil.rmtree(kafka.settings.state_dir, ignore_errors=True)

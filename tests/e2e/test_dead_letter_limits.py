@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import shutil
 import signal
-import socket
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +22,11 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
-from enrichlog.services import LocalKafka, ServicesSettings
+from enrichlog.services import LocalKafka
 from enrichlog.services._proc import port_open
 from schemas import dump_event
 from tests.harness import ProjectorProcess, wait_for
+from tests.own_services import free_port
 from tests.scenarios import album_chain_with_failed_child
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -262,28 +260,6 @@ async def _broker_refusal(bootstrap: str, topic: str, value: bytes) -> BaseExcep
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def own_kafka() -> Iterator[LocalKafka]:
-    """A broker of this test's own (free ports, own state directory), so that it can be killed
-    without harming the broker the rest of the suite shares."""
-    settings = ServicesSettings(state_dir=Path(f"/var/tmp/enrichlog-dlq-outage-{uuid.uuid4().hex[:8]}"),
-                                kafka_port=_free_port(), kafka_controller_port=_free_port(), kafka_heap="384m")
-    kafka = LocalKafka(settings)
-    kafka.home.mkdir(parents=True, exist_ok=True)
-    for cached in Path(ServicesSettings().state_dir, "kafka").glob("classpath-*.txt"):  # skip the Maven step
-        shutil.copy(cached, kafka.home / cached.name)
-    kafka.start()
-    yield kafka
-    kafka.stop()
-    shutil.rmtree(settings.state_dir, ignore_errors=True)
-
-
 def _kill(kafka: LocalKafka) -> None:
     os.kill(int(kafka.pid_file.read_text()), signal.SIGKILL)
     wait_for(lambda: not port_open("127.0.0.1", kafka.settings.kafka_port), timeout=30, what="the broker to be gone")
@@ -318,7 +294,7 @@ def test_the_broker_gone_while_a_dead_letter_is_due_halts_the_projector_until_it
     on by itself once the broker is back."""
     bootstrap = own_kafka.bootstrap_servers
     _create_topics(bootstrap, topic, {})
-    metrics_port = _free_port()
+    metrics_port = free_port()
     env = {**projector_env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "ENRICHLOG_METRICS_PORT": str(metrics_port),
            "ENRICHLOG_DEAD_LETTER_TIMEOUT_S": "5"}
     log = tmp_path / "projector.log"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from typing import Any
 
@@ -12,15 +11,10 @@ from kafka import KafkaProducer
 
 from schemas import dump_event
 from tests.harness import ProjectorProcess, wait_for
+from tests.own_services import free_port
 from tests.scenarios import album_chain_with_failed_child
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _metric(port: int, name: str) -> str | None:
@@ -41,7 +35,7 @@ def test_a_one_partition_topic_is_warned_of_at_start_and_the_projector_runs_on(
         producer.send(topic, key=e.root_job_id.encode(), value=dump_event(e))
     producer.flush(30)
     producer.close()
-    port = _free_port()
+    port = free_port()
     proc = ProjectorProcess({**projector_env, "ENRICHLOG_METRICS_PORT": str(port)}, tmp_path / "p.log").start()
     try:
         def rows() -> int:

@@ -28,7 +28,7 @@ from kafka.structs import TopicPartition
 from producers import KafkaPublisher, ProducerSettings
 from producers.workload import WorkloadConfig, generate_events
 from schemas import JobEvent
-from tests.integration.producer_broker import KillableBroker
+from tests.own_services import KillableBroker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -8,20 +8,19 @@ one. Waits poll with a deadline; the only time bounds asserted are the library's
 from __future__ import annotations
 
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from enrichlog.services import LocalKafka, ServicesSettings
+from enrichlog.services import LocalKafka
 from producers import JobFailure, KafkaPublisher, Link, ProducerSettings, Reporter
 from producers.workload import WorkloadConfig, run_workload
 from schemas import Entity, EntityType, ErrorKind, JobEvent, JobType, parse_event
+from tests.own_services import free_port, own_broker
 
 ALBUM = Entity(type=EntityType.ALBUM, id=uuid.uuid4())
 ARTIST = Entity(type=EntityType.ARTIST, id=uuid.uuid4())
@@ -135,12 +134,6 @@ class _Recording:
         self.publisher.close(timeout)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _timed_jobs(reporter: Reporter, prefix: str, count: int) -> float:
     """Run `count` jobs the way a processor would; the longest a single job was held (s)."""
     longest = 0.0
@@ -163,7 +156,7 @@ def _until(check: Callable[[], bool], deadline_s: float) -> bool:
 
 def test_unreachable_broker_never_holds_the_processor() -> None:
     """Broker down from the start: bounded waits, then counted drops; close() is bounded."""
-    settings = ProducerSettings(bootstrap_servers=f"127.0.0.1:{_free_port()}", topic="t",
+    settings = ProducerSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", topic="t",
                                 max_block_ms=200, buffer_memory=8192, request_timeout_ms=500,
                                 delivery_timeout_ms=1000, close_timeout_ms=1000)
     publisher = KafkaPublisher(settings).start()
@@ -181,24 +174,20 @@ def test_unreachable_broker_never_holds_the_processor() -> None:
 
 
 @pytest.fixture
-def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+def own_kafka() -> Iterator[LocalKafka]:
     """A broker of this test's own, so stopping it leaves the shared one alone."""
-    shared, state = ServicesSettings(), tmp_path_factory.mktemp("own-kafka")
-    settings = ServicesSettings(state_dir=state, kafka_port=_free_port(), kafka_controller_port=_free_port())
-    broker = LocalKafka(settings)
-    broker.home.mkdir(parents=True, exist_ok=True)
-    for cached in Path(shared.state_dir, "kafka").glob("classpath-*.txt"):  # skip the Maven step
-        shutil.copy(cached, broker.home / cached.name)
+    broker = own_broker("producer-outage")
     broker.start()
     yield broker
     broker.stop()
+    shutil.rmtree(broker.settings.state_dir, ignore_errors=True)
 
 
 @pytest.mark.kafka
-def test_broker_stopped_processor_keeps_running_and_leftovers_are_counted_at_close(own_broker: LocalKafka) -> None:
+def test_broker_stopped_processor_keeps_running_and_leftovers_are_counted_at_close(own_kafka: LocalKafka) -> None:
     topic = f"outage-{uuid.uuid4().hex[:8]}"
-    _create_topic(own_broker.bootstrap_servers, topic, partitions=1)
-    settings = ProducerSettings(bootstrap_servers=own_broker.bootstrap_servers, topic=topic, max_block_ms=300,
+    _create_topic(own_kafka.bootstrap_servers, topic, partitions=1)
+    settings = ProducerSettings(bootstrap_servers=own_kafka.bootstrap_servers, topic=topic, max_block_ms=300,
                                 request_timeout_ms=1000, delivery_timeout_ms=2000, close_timeout_ms=2000,
                                 linger_ms=5)
     publisher = KafkaPublisher(settings).start()
@@ -208,7 +197,7 @@ def test_broker_stopped_processor_keeps_running_and_leftovers_are_counted_at_clo
     publisher.flush(30)
     assert publisher.stats.sent == 20
 
-    own_broker.stop()
+    own_kafka.stop()
     longest = _timed_jobs(reporter, f"{topic}-during", 50)
     assert longest < settings.max_block_ms / 1000 + SLACK_S
     # the events emitted during the outage wait in the spool, past their delivery timeout

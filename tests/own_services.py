@@ -1,5 +1,6 @@
-"""A Kafka broker of a test's own (free ports, its own state directory under /var/tmp) that the test
-may SIGKILL and restart without touching the session's broker, which the rest of the suite uses."""
+"""Services of a test's own, for the tests that kill or stop them: a Kafka broker on free ports with
+a state directory of its own under /var/tmp, so that killing it harms neither the session's broker,
+which the rest of the suite uses, nor anyone else's."""
 
 from __future__ import annotations
 
@@ -21,18 +22,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def own_broker(name: str, *, heap: str = "512m") -> LocalKafka:
+    """A broker (not started) on free ports in /var/tmp/enrichlog-<name>-<random>; it reuses the
+    session broker's resolved classpath, when there is one, to skip the Maven step."""
+    settings = ServicesSettings(state_dir=Path(f"/var/tmp/enrichlog-{name}-{uuid.uuid4().hex[:8]}"),
+                                kafka_port=free_port(), kafka_controller_port=free_port(), kafka_heap=heap)
+    broker = LocalKafka(settings)
+    broker.home.mkdir(parents=True, exist_ok=True)
+    for cached in Path(ServicesSettings().state_dir, "kafka").glob("classpath-*.txt"):
+        shutil.copy(cached, broker.home / cached.name)
+    return broker
+
+
 class KillableBroker:
     """Start, SIGKILL and restart a dedicated single-node broker; `remove()` deletes its files."""
 
     def __init__(self) -> None:
-        shared = ServicesSettings()
-        self.state_dir = Path(f"/var/tmp/enrichlog-killable-{uuid.uuid4().hex[:8]}")
-        settings = ServicesSettings(state_dir=self.state_dir, kafka_port=free_port(),
-                                    kafka_controller_port=free_port())
-        self.broker = LocalKafka(settings)
-        self.broker.home.mkdir(parents=True, exist_ok=True)
-        for cached in Path(shared.state_dir, "kafka").glob("classpath-*.txt"):  # skip the Maven step
-            shutil.copy(cached, self.broker.home / cached.name)
+        self.broker = own_broker("killable", heap="768m")
+        self.state_dir = self.broker.settings.state_dir
         self.kills = 0
 
     @property
