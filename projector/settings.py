@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.topic_names import DEAD_LETTER_SUFFIX, MAX_LENGTH, topic_name_problem
 
 DEFAULT_EVENTS_TOPIC = "enrichment.job-events"
 
@@ -23,11 +25,9 @@ class ProjectorSettings(BaseSettings):
     database_url: SecretStr = Field(validation_alias=AliasChoices("DATABASE_URL", "database_url"))
     events_topic: str = Field(
         DEFAULT_EVENTS_TOPIC, validation_alias=AliasChoices("ENRICHLOG_EVENTS_TOPIC", "events_topic"),
-        pattern=r"^[A-Za-z0-9._-]{1,249}$",
     )
     dead_letter_topic: str | None = Field(
         None, validation_alias=AliasChoices("ENRICHLOG_DEAD_LETTER_TOPIC", "dead_letter_topic"),
-        pattern=r"^[A-Za-z0-9._-]{1,249}$",
     )
     topic_partitions: int = Field(
         6, ge=1, le=1000, validation_alias=AliasChoices("ENRICHLOG_TOPIC_PARTITIONS", "topic_partitions")
@@ -84,6 +84,24 @@ class ProjectorSettings(BaseSettings):
     def _empty_is_dynamic(cls, v: object) -> object:
         return None if v == "" else v
 
+    @field_validator("events_topic", "dead_letter_topic")
+    @classmethod
+    def _kafka_topic_name(cls, v: str | None) -> str | None:
+        problem = None if v is None else topic_name_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="after")
+    def _dead_letter_topic_fits(self) -> Self:
+        if self.dead_letter_topic is None and topic_name_problem(self.dlq_topic) is not None:
+            raise ValueError(
+                f"ENRICHLOG_EVENTS_TOPIC is {len(self.events_topic)} characters long: its default dead-letter "
+                f"topic (the name + {DEAD_LETTER_SUFFIX!r}) would exceed Kafka's {MAX_LENGTH}-character limit; "
+                f"use a name of at most {MAX_LENGTH - len(DEAD_LETTER_SUFFIX)} characters or set "
+                "ENRICHLOG_DEAD_LETTER_TOPIC")
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, v: SecretStr) -> SecretStr:
@@ -93,4 +111,4 @@ class ProjectorSettings(BaseSettings):
 
     @property
     def dlq_topic(self) -> str:
-        return self.dead_letter_topic or f"{self.events_topic}.dlq"
+        return self.dead_letter_topic or f"{self.events_topic}{DEAD_LETTER_SUFFIX}"

@@ -13,14 +13,14 @@ import time
 
 from rich.console import Console
 
-from enrichlog.cli import emit_json, quiet_kafka_client
+from enrichlog.cli import emit_json, quiet_kafka_client, topic_name
 from projector.settings import ProjectorSettings
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="only compare the topic's rows with the fold of the topic (exit 3 on a difference)")
-    parser.add_argument("--topic", help="the topic to replay (default: ENRICHLOG_EVENTS_TOPIC)")
+    parser.add_argument("--topic", type=topic_name, help="the topic to replay (default: ENRICHLOG_EVENTS_TOPIC)")
     parser.add_argument("--consumer", help="the consumer group that folds it (default: ENRICHLOG_CONSUMER_GROUP)")
     parser.add_argument("--json", action="store_true", help="machine-readable report")
     parser.set_defaults(handler=run)

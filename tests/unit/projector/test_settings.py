@@ -53,3 +53,32 @@ def test_the_instance_id_is_the_hostname_unless_set_and_empty_means_a_dynamic_me
     assert _settings(monkeypatch, {**GOOD, "ENRICHLOG_INSTANCE_ID": ""}).instance_id is None
     with pytest.raises(ValidationError, match="ENRICHLOG_INSTANCE_ID"):
         _settings(monkeypatch, {**GOOD, "ENRICHLOG_INSTANCE_ID": "two words"})
+
+
+@pytest.mark.parametrize(
+    ("env", "names", "rule"),
+    [
+        ({"ENRICHLOG_EVENTS_TOPIC": "."}, "ENRICHLOG_EVENTS_TOPIC", "must not be '.'"),
+        ({"ENRICHLOG_EVENTS_TOPIC": ".."}, "ENRICHLOG_EVENTS_TOPIC", "must not be '..'"),
+        ({"ENRICHLOG_EVENTS_TOPIC": "jobs/v1"}, "ENRICHLOG_EVENTS_TOPIC", "characters Kafka refuses ('/')"),
+        ({"ENRICHLOG_EVENTS_TOPIC": "jöbs"}, "ENRICHLOG_EVENTS_TOPIC", "characters Kafka refuses ('ö')"),
+        ({"ENRICHLOG_EVENTS_TOPIC": "t" * 250}, "ENRICHLOG_EVENTS_TOPIC", "Kafka's limit is 249"),
+        ({"ENRICHLOG_EVENTS_TOPIC": "t" * 246}, "ENRICHLOG_DEAD_LETTER_TOPIC", "at most 245 characters"),
+        ({"ENRICHLOG_EVENTS_TOPIC": "t" * 249}, "ENRICHLOG_DEAD_LETTER_TOPIC", "default dead-letter topic"),
+        ({"ENRICHLOG_DEAD_LETTER_TOPIC": ".."}, "ENRICHLOG_DEAD_LETTER_TOPIC", "must not be '..'"),
+        ({"ENRICHLOG_DEAD_LETTER_TOPIC": "d" * 250}, "ENRICHLOG_DEAD_LETTER_TOPIC", "Kafka's limit is 249"),
+    ],
+)
+def test_topic_names_kafka_refuses_are_refused_naming_the_variable_and_the_rule(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], names: str, rule: str
+) -> None:
+    with pytest.raises(ValidationError) as err:
+        _settings(monkeypatch, {**GOOD, **env})
+    assert names in str(err.value) and rule in str(err.value)
+
+
+def test_topic_names_at_kafkas_limits_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _settings(monkeypatch, {**GOOD, "ENRICHLOG_EVENTS_TOPIC": "t" * 245}).dlq_topic == "t" * 245 + ".dlq"
+    s = _settings(monkeypatch, {**GOOD, "ENRICHLOG_EVENTS_TOPIC": "t" * 249, "ENRICHLOG_DEAD_LETTER_TOPIC": "d.dlq"})
+    assert (len(s.events_topic), s.dlq_topic) == (249, "d.dlq")
+    assert _settings(monkeypatch, {**GOOD, "ENRICHLOG_EVENTS_TOPIC": "...a_b-C9"}).events_topic == "...a_b-C9"
