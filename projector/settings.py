@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import urllib.parse
 from typing import Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -11,6 +12,35 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schemas.topic_names import DEAD_LETTER_SUFFIX, MAX_LENGTH, topic_name_problem
 
 DEFAULT_EVENTS_TOPIC = "enrichment.job-events"
+
+_PERCENT_ENCODE = ("the password (or user) must be percent-encoded in {variable}: # as %23, @ as %40, / as %2F, "
+                   "? as %3F, : as %3A, % as %25")
+
+
+def database_url_problem(url: str, variable: str = "DATABASE_URL") -> str | None:
+    """Why `url` would not be read as meant, or None. A user or password with an unencoded `#`, `@`,
+    `/` or `?` ends the host part early (or moves its `@` past it): yoyo (`enrichlog migrate`) then
+    fails on the port ("could not be cast to integer"), PostgreSQL's parser on the host. Never quotes
+    the URL: it holds the secret."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc = parts.netloc
+        host = netloc.rpartition("@")[2]
+        if "," not in host:  # libpq's several hosts (h1:5432,h2:5432) are no single port
+            parts.port  # noqa: B018 - raises ValueError when what follows the last ':' is no number
+    except ValueError:
+        broken = "its port is not a number"
+    else:
+        rest = parts.path + parts.query + parts.fragment
+        if netloc.count("@") > 1:
+            broken = "more than one '@' before its host"
+        elif "#" in url:
+            broken = "a '#' in it"
+        elif "@" in rest and "@" not in netloc:
+            broken = "an '@' after its host"
+        else:
+            return None
+    return f"{variable} does not parse as meant ({broken}): " + _PERCENT_ENCODE.format(variable=variable)
 
 
 class ProjectorSettings(BaseSettings):
@@ -107,6 +137,9 @@ class ProjectorSettings(BaseSettings):
     def _postgres_url(cls, v: SecretStr) -> SecretStr:
         if not v.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        problem = database_url_problem(v.get_secret_value())
+        if problem is not None:
+            raise ValueError(problem)
         return v
 
     @property
