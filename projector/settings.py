@@ -17,6 +17,14 @@ _PERCENT_ENCODE = ("the password (or user) must be percent-encoded in {variable}
                    "? as %3F, : as %3A, % as %25")
 
 
+def _port_is_a_number(parts: urllib.parse.SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - raises ValueError when what follows the last ':' is no number
+    except ValueError:
+        return False
+    return True
+
+
 def database_url_problem(url: str, variable: str = "DATABASE_URL") -> str | None:
     """Why `url` would not be read as meant, or None. A user or password with an unencoded `#`, `@`,
     `/` or `?` ends the host part early (or moves its `@` past it): yoyo (`enrichlog migrate`) then
@@ -24,22 +32,22 @@ def database_url_problem(url: str, variable: str = "DATABASE_URL") -> str | None
     the URL: it holds the secret."""
     try:
         parts = urllib.parse.urlsplit(url)
-        netloc = parts.netloc
-        host = netloc.rpartition("@")[2]
-        if "," not in host:  # libpq's several hosts (h1:5432,h2:5432) are no single port
-            parts.port  # noqa: B018 - raises ValueError when what follows the last ':' is no number
-    except ValueError:
+    except ValueError:  # an unmatched '[', say: the driver's own message says what is wrong
+        return None
+    netloc = parts.netloc
+    rest = parts.path + parts.query + parts.fragment
+    if netloc.count("@") > 1:
+        broken = "more than one '@' before its host"
+    elif "#" in url:
+        broken = "a '#' in it"
+    elif "@" in rest and "@" not in netloc:
+        broken = "an '@' after its host"
+    elif "@" not in netloc and ":" in netloc and "," not in netloc and not _port_is_a_number(parts):
+        # "user:pass" cut short at a '/', '?' or '#' reads as "host:port". With the '@' in place, a
+        # bad port is the port's own mistake, which the driver names; several hosts have no one port.
         broken = "its port is not a number"
     else:
-        rest = parts.path + parts.query + parts.fragment
-        if netloc.count("@") > 1:
-            broken = "more than one '@' before its host"
-        elif "#" in url:
-            broken = "a '#' in it"
-        elif "@" in rest and "@" not in netloc:
-            broken = "an '@' after its host"
-        else:
-            return None
+        return None
     return f"{variable} does not parse as meant ({broken}): " + _PERCENT_ENCODE.format(variable=variable)
 
 
