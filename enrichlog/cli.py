@@ -44,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def topic_name(text: str) -> str:
+    """An argparse type: a topic name that Kafka accepts (schemas.topic_names), else the rule it breaks."""
+    from schemas.topic_names import topic_name_problem
+
+    problem = topic_name_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def emit_json(payload: object) -> None:
     json.dump(payload, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")

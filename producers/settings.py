@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.topic_names import topic_name_problem
 
 _P = "ENRICHLOG_PRODUCER_"
 
@@ -28,8 +30,7 @@ class ProducerSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     bootstrap_servers: Annotated[str, Field(min_length=1, validation_alias="KAFKA_BOOTSTRAP_SERVERS")]
-    topic: str = _env("ENRICHLOG_EVENTS_TOPIC", "enrichment.job-events",
-                      pattern=r"^[a-zA-Z0-9._-]{1,249}$")
+    topic: str = _env("ENRICHLOG_EVENTS_TOPIC", "enrichment.job-events")
     client_id: str = _env(f"{_P}CLIENT_ID", "enrichlog-producer", min_length=1, max_length=200)
 
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = _env(
@@ -66,6 +67,14 @@ class ProducerSettings(BaseSettings):
     # The publisher's feeder appends straight to kafka-python's accumulator (see
     # producers.kafka_internals._FastAppend); false: one KafkaProducer.send per event, as before.
     fast_append: bool = _env(f"{_P}FAST_APPEND", True)
+
+    @field_validator("topic")
+    @classmethod
+    def _kafka_topic_name(cls, v: str) -> str:
+        problem = topic_name_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -37,7 +37,7 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
-from projector.membership import LeavingConsumerThread
+from projector.consumer_client import ConsumerThread
 
 # Topics not delivered in bulk (none in the projector) go message by message: yield to the event
 # loop every this many (Faust's own drain does it every 100).
@@ -72,7 +72,8 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
     """
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
-        return LeavingConsumerThread(self, loop=self.loop, beacon=self.beacon)  # projector.membership
+        # projector.consumer_client: leaves its group on a clean stop, never auto-creates the topic
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - run by Faust's Fetcher
         consumer_should_stop = self._stopped.is_set

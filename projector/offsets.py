@@ -80,7 +80,8 @@ def reconcile(bootstrap: str, database_url: str, topic: str, group: str) -> list
     from kafka.errors import KafkaError
     from kafka.structs import OffsetAndMetadata
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                             allow_auto_create_topics=False)  # as the projector's consumer (consumer_client)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         # Kafka first, the table second: other members of the group may be folding meanwhile, and

@@ -34,11 +34,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from projector.errors import RebuildError
+from projector.errors import ProjectorError, RebuildError
 from projector.rows import COLUMNS, JobRow, project_all
 from projector.state import stored_state_json
 from projector.store import db_values
-from projector.topics import partition_counts
+from projector.topics import partition_counts, topic_id
 from schemas import EventDecodeError, JobEvent, parse_event
 
 Progress = Callable[[int], None]
@@ -278,11 +278,40 @@ _INSERT_REBUILT = sql.SQL("INSERT INTO enrichment_logs ({cols}) SELECT {cols} FR
     cols=_SWAP_COLUMNS, rebuild=sql.Identifier(_REBUILD))
 
 
+_RECORDED_TOPIC_ID = "SELECT topic_id, recorded_at FROM enrichment_log_topics WHERE consumer = %s AND topic = %s"
+
+
+def _refuse_extra(conn: psycopg.Connection[Any], bootstrap: str, report: CheckReport) -> None:
+    """Raise RebuildError: rows recorded as the topic's that its replay does not make. Most often they
+    were folded from a topic of the same name since deleted and created again (the start-up then
+    drops the old topic's positions and records the new topic's id, keeping the rows): their events
+    exist nowhere any more, so removing them is for the operator to decide, with --drop-extra."""
+
+    topic = report.topic
+    try:
+        current: Any = topic_id(bootstrap, topic)
+    except ProjectorError:  # only for the message
+        current = None
+    row = conn.execute(_RECORDED_TOPIC_ID, (report.consumer, topic)).fetchone()
+    if row is None:
+        known = "no topic id is recorded for its positions"
+    elif current is not None and row[0] != current:
+        known = f"the topic's id is now {current}, its positions were recorded for topic id {row[0]}"
+    else:
+        known = f"the positions are those of topic id {row[0]} since {row[1]:%Y-%m-%d %H:%M:%S %Z}"
+    raise RebuildError(
+        f"{len(report.extra)} rows of topic {topic} are not made by its replay{_eg(report.extra)}: folded "
+        f"from events no longer on it (a topic deleted and created again: {known}), removing them loses them "
+        "for good; nothing swapped. Run `enrichlog rebuild --check` to list them, or pass --drop-extra to "
+        "remove them")
+
+
 def rebuild(database_url: str, bootstrap: str, topic: str, consumer: str, progress: Progress | None = None,
-            announce: Callable[[str], None] | None = None) -> CheckReport:
+            announce: Callable[[str], None] | None = None, drop_extra: bool = False) -> CheckReport:
     """Recompute the topic's rows and replace them; `announce` is told the plan before the swap.
     The report compares the table as it was with the rebuilt rows. Raises RebuildError (nothing
-    changed) when the rebuilt rows do not check or a job's row is another topic's."""
+    changed) when the rebuilt rows do not check, a job's row is another topic's, or the topic has
+    rows its replay does not make and `drop_extra` is false (see `_refuse_extra`)."""
     partitions = _require_topic(bootstrap, topic)
     with psycopg.connect(database_url, connect_timeout=10) as conn:
         # Locked until commit: the group's projector waits, then continues where the rebuilt rows end.
@@ -305,6 +334,8 @@ def rebuild(database_url: str, bootstrap: str, topic: str, consumer: str, progre
                 f"{len(report.foreign)} jobs with events on topic {topic} have rows folded from another topic"
                 f"{report._foreign()}: one topic's replay cannot recompute them (a job's events belong on one "
                 "topic); nothing swapped")
+        if report.extra and not drop_extra:
+            _refuse_extra(conn, bootstrap, report)
         if announce is not None:
             announce(report.plan(len(expected)))
         conn.execute(_BUMP_VERSIONS)

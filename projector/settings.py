@@ -3,12 +3,52 @@
 from __future__ import annotations
 
 import socket
-from typing import Literal
+import urllib.parse
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.topic_names import DEAD_LETTER_SUFFIX, MAX_LENGTH, topic_name_problem
+
 DEFAULT_EVENTS_TOPIC = "enrichment.job-events"
+
+_PERCENT_ENCODE = ("the password (or user) must be percent-encoded in {variable}: # as %23, @ as %40, / as %2F, "
+                   "? as %3F, : as %3A, % as %25")
+
+
+def _port_is_a_number(parts: urllib.parse.SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - raises ValueError when what follows the last ':' is no number
+    except ValueError:
+        return False
+    return True
+
+
+def database_url_problem(url: str, variable: str = "DATABASE_URL") -> str | None:
+    """Why `url` would not be read as meant, or None. A user or password with an unencoded `#`, `@`,
+    `/` or `?` ends the host part early (or moves its `@` past it): yoyo (`enrichlog migrate`) then
+    fails on the port ("could not be cast to integer"), PostgreSQL's parser on the host. Never quotes
+    the URL: it holds the secret."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unmatched '[', say: the driver's own message says what is wrong
+        return None
+    netloc = parts.netloc
+    rest = parts.path + parts.query + parts.fragment
+    if netloc.count("@") > 1:
+        broken = "more than one '@' before its host"
+    elif "#" in url:
+        broken = "a '#' in it"
+    elif "@" in rest and "@" not in netloc:
+        broken = "an '@' after its host"
+    elif "@" not in netloc and ":" in netloc and "," not in netloc and not _port_is_a_number(parts):
+        # "user:pass" cut short at a '/', '?' or '#' reads as "host:port". With the '@' in place, a
+        # bad port is the port's own mistake, which the driver names; several hosts have no one port.
+        broken = "its port is not a number"
+    else:
+        return None
+    return f"{variable} does not parse as meant ({broken}): " + _PERCENT_ENCODE.format(variable=variable)
 
 
 class ProjectorSettings(BaseSettings):
@@ -23,11 +63,9 @@ class ProjectorSettings(BaseSettings):
     database_url: SecretStr = Field(validation_alias=AliasChoices("DATABASE_URL", "database_url"))
     events_topic: str = Field(
         DEFAULT_EVENTS_TOPIC, validation_alias=AliasChoices("ENRICHLOG_EVENTS_TOPIC", "events_topic"),
-        pattern=r"^[A-Za-z0-9._-]{1,249}$",
     )
     dead_letter_topic: str | None = Field(
         None, validation_alias=AliasChoices("ENRICHLOG_DEAD_LETTER_TOPIC", "dead_letter_topic"),
-        pattern=r"^[A-Za-z0-9._-]{1,249}$",
     )
     topic_partitions: int = Field(
         6, ge=1, le=1000, validation_alias=AliasChoices("ENRICHLOG_TOPIC_PARTITIONS", "topic_partitions")
@@ -84,13 +122,34 @@ class ProjectorSettings(BaseSettings):
     def _empty_is_dynamic(cls, v: object) -> object:
         return None if v == "" else v
 
+    @field_validator("events_topic", "dead_letter_topic")
+    @classmethod
+    def _kafka_topic_name(cls, v: str | None) -> str | None:
+        problem = None if v is None else topic_name_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="after")
+    def _dead_letter_topic_fits(self) -> Self:
+        if self.dead_letter_topic is None and topic_name_problem(self.dlq_topic) is not None:
+            raise ValueError(
+                f"ENRICHLOG_EVENTS_TOPIC is {len(self.events_topic)} characters long: its default dead-letter "
+                f"topic (the name + {DEAD_LETTER_SUFFIX!r}) would exceed Kafka's {MAX_LENGTH}-character limit; "
+                f"use a name of at most {MAX_LENGTH - len(DEAD_LETTER_SUFFIX)} characters or set "
+                "ENRICHLOG_DEAD_LETTER_TOPIC")
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, v: SecretStr) -> SecretStr:
         if not v.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        problem = database_url_problem(v.get_secret_value())
+        if problem is not None:
+            raise ValueError(problem)
         return v
 
     @property
     def dlq_topic(self) -> str:
-        return self.dead_letter_topic or f"{self.events_topic}.dlq"
+        return self.dead_letter_topic or f"{self.events_topic}{DEAD_LETTER_SUFFIX}"

@@ -21,6 +21,11 @@ def resolve_database_url(args: argparse.Namespace) -> str:
     if not url:
         raise ValueError("no database: set DATABASE_URL or pass --database-url "
                          "(`eval \"$(enrichlog services up --env)\"` starts a local one)")
+    from projector.settings import database_url_problem
+
+    problem = database_url_problem(url, "--database-url" if args.database_url else "DATABASE_URL")
+    if problem is not None:
+        raise ValueError(problem)
     return str(url)
 
 

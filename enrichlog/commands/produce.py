@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import NoReturn
 
+from enrichlog.cli import topic_name
 from producers import KafkaPublisher, ProducerSettings, PublishStats
 from producers.topics import create_topic
 from producers.workload import WorkloadConfig, WorkloadSummary, run_workload
@@ -73,7 +74,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slow-rate", type=_probability, default=0.05,
                         help="probability that an attempt makes a slow API call (0..1)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
-    parser.add_argument("--topic", default=None, help="topic (default: ENRICHLOG_EVENTS_TOPIC)")
+    parser.add_argument("--topic", type=topic_name, default=None, help="topic (default: ENRICHLOG_EVENTS_TOPIC)")
     parser.add_argument("--bootstrap-servers", default=None,
                         help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)")
     parser.add_argument("--rate", type=_positive(float), default=None,

@@ -2,7 +2,7 @@
 
 Exit status: 0 the rows were rebuilt (or, with --check, equal the fold); 3 with --check, a
 difference (its line names example ids); 1 an error (unknown topic, a consumer without positions,
-a service unreachable), nothing changed.
+a service unreachable, rows of the topic its replay does not make without --drop-extra), nothing changed.
 """
 
 from __future__ import annotations
@@ -13,15 +13,19 @@ import time
 
 from rich.console import Console
 
-from enrichlog.cli import emit_json, quiet_kafka_client
+from enrichlog.cli import emit_json, quiet_kafka_client, topic_name
 from projector.settings import ProjectorSettings
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="only compare the topic's rows with the fold of the topic (exit 3 on a difference)")
-    parser.add_argument("--topic", help="the topic to replay (default: ENRICHLOG_EVENTS_TOPIC)")
+    parser.add_argument("--topic", type=topic_name, help="the topic to replay (default: ENRICHLOG_EVENTS_TOPIC)")
     parser.add_argument("--consumer", help="the consumer group that folds it (default: ENRICHLOG_CONSUMER_GROUP)")
+    parser.add_argument("--drop-extra", action="store_true",
+                        help="remove the topic's rows that its replay does not make (folded from a topic of the "
+                        "same name since deleted, say: their events exist nowhere any more); without it the "
+                        "rebuild refuses when there are any")
     parser.add_argument("--json", action="store_true", help="machine-readable report")
     parser.set_defaults(handler=run)
 
@@ -47,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             report = rebuild.check(database_url, bootstrap, topic, consumer, progress)
         else:
-            report = rebuild.rebuild(database_url, bootstrap, topic, consumer, progress, announce)
+            report = rebuild.rebuild(database_url, bootstrap, topic, consumer, progress, announce,
+                                     drop_extra=args.drop_extra)
     elapsed = time.monotonic() - started
     if args.json:
         emit_json({"ok": report.ok, "topic": topic, "consumer": consumer, "positions": report.until,

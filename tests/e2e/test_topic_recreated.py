@@ -132,3 +132,30 @@ def test_a_topic_deleted_and_created_again_while_the_projector_runs_has_every_ev
         raise AssertionError(f"{len(missing)} of {len(expected)} rows missing (e.g. {missing[:3]}); positions "
                              f"of the old topic {old_positions}, now {_positions(db, topic)}:\n"
                              f"{projector.log()}") from None
+
+
+def test_a_topic_deleted_under_the_projector_is_not_created_again_by_its_consumer(
+    projector: ProjectorProcess, kafka_bootstrap: str, topic: str, db: str
+) -> None:
+    """The broker auto-creates a topic that a client's metadata request names (the local services
+    allow it, with 1 partition): the projector's consumer must never ask it to. The topic watch stops
+    the projector (exit 1) once the topic is gone; the start-up, not the consumer, creates it again."""
+    _, events = album_chain_with_failed_child()
+    _publish(kafka_bootstrap, topic, events)
+    wait_for(lambda: _rows(db) == _expected(events), timeout=90, what="the topic's rows")
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.delete_topics([topic])
+        wait_for(lambda: topic not in admin.list_topics(), timeout=60, what=f"{topic} deleted")
+
+        def stopped_or_recreated() -> bool:
+            return not projector.running() or topic in admin.list_topics()
+
+        wait_for(stopped_or_recreated, timeout=60, what="the projector to stop or the topic to reappear")
+        assert topic not in admin.list_topics(), \
+            f"{topic} was created again while only the projector ran:\n{projector.log()}"
+        assert projector.proc is not None and projector.proc.wait(30) == 1
+        assert topic not in admin.list_topics()
+    finally:
+        admin.close()

@@ -149,8 +149,9 @@ def test_a_row_the_replay_does_not_produce_is_removed_only_when_it_is_the_topics
     two_topics: dict[str, Any], kafka_bootstrap: str, db: str,
 ) -> None:
     """A row recorded as a's but that a's events do not make (a buggy earlier version wrote it) is
-    a's mistake: the check calls it extra and the rebuild removes it. A row of no recorded topic
-    (written before rows recorded theirs) is adopted when its job is on a's topic, else kept."""
+    a's mistake: the check calls it extra, the rebuild removes it when told to (--drop-extra). A row
+    of no recorded topic (written before rows recorded theirs) is adopted when its job is on a's
+    topic, else kept."""
     a, jobs_a = two_topics["a"], two_topics["jobs_a"]
     stray, unknown = Chain(), Chain()
     with psycopg.connect(db) as conn:
@@ -165,6 +166,8 @@ def test_a_row_the_replay_does_not_produce_is_removed_only_when_it_is_the_topics
     assert code == 3 and "1 extra" in out and stray.root_id in out, out
     kept = _full_rows(db, "job_id = %s", (unknown.root_id,))
     code, out, err = _rebuild(kafka_bootstrap, db, a)
+    assert code == 1 and stray.root_id in err and "--drop-extra" in err, (out, err)  # not without being told
+    code, out, err = _rebuild(kafka_bootstrap, db, a, "--drop-extra")
     assert code == 0, (out, err)
     assert _full_rows(db, "job_id = %s", (stray.root_id,)) == {}
     assert _full_rows(db, "job_id = %s", (unknown.root_id,)) == kept
@@ -283,3 +286,66 @@ def test_the_topic_and_consumer_can_be_named_on_the_command_line(
     report = json.loads(out)
     assert (report["ok"], report["topic"], report["rows"]) == (True, b, len(two_topics["jobs_b"]))
     assert report["keptByTopic"] == {two_topics["a"]: len(two_topics["jobs_a"])}
+
+
+def _recreate(bootstrap: str, topic: str) -> None:
+    """Delete `topic` and create it again under the same name (a new topic id, offsets from 0)."""
+    from kafka.errors import KafkaError
+
+    from tests.harness import wait_for
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        admin.delete_topics([topic])
+        wait_for(lambda: topic not in admin.list_topics(), timeout=60, what=f"{topic} deleted")
+
+        def created() -> bool:
+            try:
+                admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+            except KafkaError:  # the deletion is still being completed on the broker
+                return False
+            return True
+
+        wait_for(created, timeout=60, what=f"{topic} created again")
+    finally:
+        admin.close()
+
+
+def test_rows_of_a_topic_deleted_and_created_again_are_not_dropped_without_being_told(
+    kafka_bootstrap: str, db: str,
+) -> None:
+    """Folded from a topic since deleted and created again, rows are "extra" to the new topic's replay,
+    and their events exist nowhere any more: the rebuild refuses to remove them (exit 1, one line,
+    nothing changed) unless --drop-extra says to; the check still reports them."""
+    from projector.offsets import reconcile
+
+    topic = f"test-rebuild-re-{uuid.uuid4().hex[:10]}"
+    group = f"group-{topic}"
+    _create_topics(kafka_bootstrap, topic)
+    old_jobs, old_events = _chains(2)
+    _publish(kafka_bootstrap, topic, old_events)
+    reconcile(kafka_bootstrap, db, topic, group)  # as the projector's start-up: records the topic id
+    _fold(kafka_bootstrap, db, topic, group)
+
+    _recreate(kafka_bootstrap, topic)
+    new_jobs, new_events = _chains(1)
+    _publish(kafka_bootstrap, topic, new_events)
+    reconcile(kafka_bootstrap, db, topic, group)  # the restart: the old topic's positions dropped
+    _fold(kafka_bootstrap, db, topic, group)
+    before = _full_rows(db, "source_topic = %s", (topic,))
+    assert len(before) == len(old_jobs) + len(new_jobs)
+
+    code, out, _ = _rebuild(kafka_bootstrap, db, topic, "--check")
+    assert code == 3 and f"{len(old_jobs)} extra" in out, out
+
+    code, out, err = _rebuild(kafka_bootstrap, db, topic)
+    assert code == 1, (out, err)
+    line = err.strip()
+    assert "\n" not in line and f"{len(old_jobs)} rows of topic {topic}" in line and "--drop-extra" in line, err
+    assert _full_rows(db, "source_topic = %s", (topic,)) == before
+
+    code, out, err = _rebuild(kafka_bootstrap, db, topic, "--drop-extra")
+    assert code == 0, (out, err)
+    with psycopg.connect(db) as conn:
+        left = {j for (j,) in conn.execute("SELECT job_id FROM enrichment_logs WHERE source_topic = %s", (topic,))}
+    assert left == set(new_jobs)

@@ -15,6 +15,8 @@ from enrichlog.cli import main
         (["--slow-rate", "often"], "argument --slow-rate: expected a number between 0 and 1"),
         (["--rate", "-5"], "argument --rate: must be > 0, got -5"),
         (["--chains", "-3"], "argument --chains: must be >= 0, got -3"),
+        (["--topic", ".."], "argument --topic: must not be '..'"),
+        (["--topic", "jobs/v1"], "argument --topic: has characters Kafka refuses ('/')"),
     ],
 )
 def test_bad_arguments(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -35,3 +37,11 @@ def test_missing_bootstrap_servers_is_one_line(
     assert err == (
         "enrichlog produce: error: invalid configuration: KAFKA_BOOTSTRAP_SERVERS: required field is missing\n"
     )
+
+
+@pytest.mark.parametrize("topic", [".", "t" * 250, "bad topic"])
+def test_rebuild_refuses_a_topic_name_kafka_refuses(topic: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["rebuild", "--check", "--topic", topic])
+    assert exc.value.code == 2
+    assert "argument --topic: " in capsys.readouterr().err

@@ -53,3 +53,81 @@ def test_the_instance_id_is_the_hostname_unless_set_and_empty_means_a_dynamic_me
     assert _settings(monkeypatch, {**GOOD, "ENRICHLOG_INSTANCE_ID": ""}).instance_id is None
     with pytest.raises(ValidationError, match="ENRICHLOG_INSTANCE_ID"):
         _settings(monkeypatch, {**GOOD, "ENRICHLOG_INSTANCE_ID": "two words"})
+
+
+@pytest.mark.parametrize(
+    ("env", "names", "rule"),
+    [
+        ({"ENRICHLOG_EVENTS_TOPIC": "."}, "ENRICHLOG_EVENTS_TOPIC", "must not be '.'"),
+        ({"ENRICHLOG_EVENTS_TOPIC": ".."}, "ENRICHLOG_EVENTS_TOPIC", "must not be '..'"),
+        ({"ENRICHLOG_EVENTS_TOPIC": "jobs/v1"}, "ENRICHLOG_EVENTS_TOPIC", "characters Kafka refuses ('/')"),
+        ({"ENRICHLOG_EVENTS_TOPIC": "jöbs"}, "ENRICHLOG_EVENTS_TOPIC", "characters Kafka refuses ('ö')"),
+        ({"ENRICHLOG_EVENTS_TOPIC": "t" * 250}, "ENRICHLOG_EVENTS_TOPIC", "Kafka's limit is 249"),
+        ({"ENRICHLOG_EVENTS_TOPIC": "t" * 246}, "ENRICHLOG_DEAD_LETTER_TOPIC", "at most 245 characters"),
+        ({"ENRICHLOG_EVENTS_TOPIC": "t" * 249}, "ENRICHLOG_DEAD_LETTER_TOPIC", "default dead-letter topic"),
+        ({"ENRICHLOG_DEAD_LETTER_TOPIC": ".."}, "ENRICHLOG_DEAD_LETTER_TOPIC", "must not be '..'"),
+        ({"ENRICHLOG_DEAD_LETTER_TOPIC": "d" * 250}, "ENRICHLOG_DEAD_LETTER_TOPIC", "Kafka's limit is 249"),
+    ],
+)
+def test_topic_names_kafka_refuses_are_refused_naming_the_variable_and_the_rule(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], names: str, rule: str
+) -> None:
+    with pytest.raises(ValidationError) as err:
+        _settings(monkeypatch, {**GOOD, **env})
+    assert names in str(err.value) and rule in str(err.value)
+
+
+def test_topic_names_at_kafkas_limits_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _settings(monkeypatch, {**GOOD, "ENRICHLOG_EVENTS_TOPIC": "t" * 245}).dlq_topic == "t" * 245 + ".dlq"
+    s = _settings(monkeypatch, {**GOOD, "ENRICHLOG_EVENTS_TOPIC": "t" * 249, "ENRICHLOG_DEAD_LETTER_TOPIC": "d.dlq"})
+    assert (len(s.events_topic), s.dlq_topic) == (249, "d.dlq")
+    assert _settings(monkeypatch, {**GOOD, "ENRICHLOG_EVENTS_TOPIC": "...a_b-C9"}).events_topic == "...a_b-C9"
+
+
+_ENCODE = "the password (or user) must be percent-encoded in DATABASE_URL"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://enrichlog:Zq#ss@db.internal:5432/enrichlog",  # '#' starts a fragment
+        "postgresql://enrichlog:12#Zq@db.internal:5432/enrichlog",  # ... even when what precedes it is a port
+        "postgresql://enrichlog:Zq@ss@db.internal:5432/enrichlog",  # PostgreSQL's parser stops at the first '@'
+        "postgresql://enrichlog:Zq/ss@db.internal:5432/enrichlog",  # '/' starts the path
+        "postgresql://enrichlog:Zq?ss@db.internal/enrichlog",  # '?' starts the query
+        "postgresql://enri@chlog:Zqsecret@db.internal/enrichlog",  # in the user
+    ],
+)
+def test_a_database_url_with_an_unencoded_password_says_to_percent_encode_it(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    with pytest.raises(ValidationError) as err:
+        _settings(monkeypatch, {**GOOD, "DATABASE_URL": url})
+    text = str(err.value)
+    assert "DATABASE_URL" in text and _ENCODE in text and "# as %23, @ as %40" in text
+    assert "Zq" not in text  # nor any part of the secret
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://enrichlog:Zq%23s%40s%2F%3F@db.internal:5432/enrichlog?sslmode=require",
+        "postgresql://enrichlog@127.0.0.1:55432/enrichlog",
+        "postgresql:///enrichlog?host=/var/run/postgresql",
+        "postgres://u@[::1]:5432/db",
+        "postgresql://u:secret@h1:5432,h2:5433/db?target_session_attrs=read-write",
+    ],
+)
+def test_a_well_formed_database_url_is_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    assert _settings(monkeypatch, {**GOOD, "DATABASE_URL": url}).database_url.get_secret_value() == url
+
+
+def test_migrate_says_so_too_without_printing_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from enrichlog.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://enrichlog:s3cr#t@127.0.0.1:1/enrichlog")
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert _ENCODE in err and "s3cr" not in err and err.count("\n") == 1
