@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from projector.errors import ProjectorError
-from projector.topics import topic_id
+from projector.topics import admin_client, described_topic_id
 
 log = logging.getLogger("projector.topic_watch")
 
@@ -52,11 +52,21 @@ def watch(app: Any, bootstrap: str, topic: str, started_with: uuid.UUID | None,
         return
 
     missing = [0]  # checks in a row that found no such topic
+    admin: list[Any] = []  # one client for the watch's lifetime, made again after an error
+
+    def ask() -> uuid.UUID | None:
+        if not admin:
+            admin.append(admin_client(bootstrap, interval_s))
+        try:
+            return described_topic_id(admin[0], bootstrap, topic, interval_s)
+        except ProjectorError:
+            admin.pop().close()
+            raise
 
     @app.timer(interval_s, name="topic-watch")
     async def _check() -> None:
         try:
-            found = await asyncio.get_running_loop().run_in_executor(None, topic_id, bootstrap, topic, interval_s)
+            found = await asyncio.get_running_loop().run_in_executor(None, ask)
         except ProjectorError:  # no answer, or an error about the topic: not a change
             return
         # A topic not found once may be a broker that has just started: it must be missing twice.

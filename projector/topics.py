@@ -49,7 +49,8 @@ class TopicPartitions:
         return f"topic {self.topic}: {self.found} partitions (ENRICHLOG_TOPIC_PARTITIONS {self.configured})"
 
 
-def _admin(bootstrap: str, timeout_s: float) -> Any:
+def admin_client(bootstrap: str, timeout_s: float) -> Any:
+    """A kafka-python admin client; KafkaUnavailable when the broker does not answer in time."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -66,7 +67,7 @@ def partition_counts(bootstrap: str, topics: list[str], timeout_s: float = 10.0)
     """Each topic's partition count, None for a topic that does not exist."""
     from kafka.errors import KafkaError
 
-    admin = _admin(bootstrap, timeout_s)
+    admin = admin_client(bootstrap, timeout_s)
     try:
         described = admin.describe_topics(topics)
     except KafkaError as exc:
@@ -89,7 +90,7 @@ def create(bootstrap: str, topics: list[str], partitions: int, timeout_s: float 
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = _admin(bootstrap, timeout_s)
+    admin = admin_client(bootstrap, timeout_s)
     try:
         with contextlib.suppress(TopicAlreadyExistsError):  # another projector was faster
             admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics])
@@ -100,16 +101,23 @@ def create(bootstrap: str, topics: list[str], partitions: int, timeout_s: float 
 def topic_id(bootstrap: str, topic: str, timeout_s: float = 10.0) -> uuid.UUID | None:
     """The topic's id (KIP-516: a topic deleted and created again under the same name gets a new
     one); None when the broker or the client does not say, or the topic does not exist."""
+    admin = admin_client(bootstrap, timeout_s)
+    try:
+        return described_topic_id(admin, bootstrap, topic, timeout_s)
+    finally:
+        admin.close()
+
+
+def described_topic_id(admin: Any, bootstrap: str, topic: str, timeout_s: float) -> uuid.UUID | None:
+    """`topic_id` through an admin client the caller keeps (`admin_client`), as a watch that asks
+    every few seconds does: a client per question would connect (and log it) every time."""
     from kafka.errors import KafkaError
 
-    admin = _admin(bootstrap, timeout_s)
     try:
         described = admin.describe_topics([topic])
     except KafkaError as exc:
         raise KafkaUnavailable(f"Kafka at {bootstrap} did not describe topic {topic} within {timeout_s:g}s "
                                f"({type(exc).__name__})") from exc
-    finally:
-        admin.close()
     [t] = [t for t in described if t["name"] == topic] or [{"error_code": _UNKNOWN_TOPIC}]
     if t["error_code"] == _UNKNOWN_TOPIC:
         return None

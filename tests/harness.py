@@ -81,10 +81,12 @@ class ProjectorProcess:
         """Whether it exited without being told to (no kill(), no stop()): a crash."""
         return self.proc is not None and self.proc.poll() is not None and not self._killed
 
-    def log(self) -> str:
+    def log(self, tail: int | None = 5000) -> str:
+        """The process's log: its last `tail` characters (for an assertion's message), or all of it."""
         try:
             with open(self.log_path, errors="replace") as f:
-                return f.read()[-5000:]
+                text = f.read()
+                return text if tail is None else text[-tail:]
         except FileNotFoundError:
             return ""
 
