@@ -171,12 +171,18 @@ def test_a_fold_state_that_is_not_an_encoded_state_is_refused_clearly() -> None:
 
     _, events = album_chain_with_failed_child()
     identity = next(iter(fold_by_job(events).values())).identity
+    good = encode_state(next(iter(fold_by_job(events).values())))
     for stored, match in [("not base64!", "not an encoded state"),
+                          (good[:8] + "!" + good[8:], "^fold_state is not an encoded state: "),  # not ignored
                           (base64.b64encode(b"{broken").decode(), "not an encoded state"),
-                          (base64.b64encode(b"[1, 2]").decode(), "not a JSON object"),
-                          (42, "neither a state nor its encoding")]:
+                          (base64.b64encode(b"[1, 2]").decode(),
+                           "^fold_state is not an encoded state: not a JSON object$"),
+                          (42, "^fold_state is neither a state nor its encoding: int$")]:
         with pytest.raises(ValueError, match=match):
             decode_state(stored, identity, None)
+    keys_short = state_to_json(fold_job(None, _by_hand(Chain())[0])) | {"ids": [None] * 5}
+    with pytest.raises(ValueError, match="zip"):  # one key per optional field, or the state is refused
+        state_from_json(keys_short, identity, None)
 
 
 def test_unknown_state_version_is_refused() -> None:
@@ -185,7 +191,7 @@ def test_unknown_state_version_is_refused() -> None:
     data = state_to_json(state) | {"v": 999}
     import pytest
 
-    with pytest.raises(ValueError, match="rebuild"):
+    with pytest.raises(ValueError, match=r"^fold_state version 999 is not one of \(3, 4, 5\): rebuild the table$"):
         state_from_json(data, state.identity, None)
 
 
