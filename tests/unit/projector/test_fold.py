@@ -390,3 +390,15 @@ def test_attempts_whose_events_are_missing_still_count_as_retried() -> None:
     assert (row.retry_count, row.attempt, row.status, row.last_error) == (0, 1, "IN_PROGRESS", None)
     row = to_row(fold_job(None, [c.retrying(job, 1)]))
     assert (row.retry_count, row.attempt, row.status, row.last_error) == (1, 1, "PENDING", RATE_LIMIT.message)
+
+
+def test_fold_job_refuses_nothing_to_fold_and_metadata_leaves_missing_detail_fields_out() -> None:
+    import pytest
+
+    from schemas import CacheImageDetail
+
+    with pytest.raises(ValueError, match=r"^fold_job needs a state or at least one event$"):
+        fold_job(None, [])
+    c = Chain(root_type=JobType.CACHE_ALBUM_COVER_ART)
+    done = c.finished(c.root_id).model_copy(update={"detail": CacheImageDetail(source_url="https://e.x/a.jpg")})
+    assert to_row(fold_job(None, [done])).metadata == {"processor": "CACHE_IMAGE", "sourceUrl": "https://e.x/a.jpg"}
