@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from projector.state import (
     MAX_HISTORY,
-    OPTIONAL,
     RANK,
     REQUIRED,
     TERMINAL,
@@ -60,12 +59,6 @@ def _identity(event: JobEvent) -> Identity:
         triggered_by=event.triggered_by,
         user_id=None if event.user_id is None else str(event.user_id),
     )
-
-
-def _optional_values(event: JobEvent) -> tuple[Any, ...]:
-    """The event's OPTIONAL identity fields, in that order, ids not yet made strings."""
-    ent = event.entity
-    return (event.parent_job_id, ent.artist_id, ent.album_id, ent.track_id, event.triggered_by, event.user_id)
 
 
 def _head(event: JobEvent, key: Key) -> Head:
@@ -267,34 +260,52 @@ _FAR_FUTURE = 2**62
 def _fold_identity(state: JobState | None, head_event: JobEvent | None, head_key: Key,
                    events: Sequence[JobEvent]) -> tuple[Identity, IdentityKeys]:
     """`fold_job`'s identity: the required fields of the head, each OPTIONAL field from the greatest
-    event that carries it. The head's own values beat every other event's; only the fields it lacks
-    are looked for in the batch, and only events that carry one of them have their key computed."""
-    if state is None:
-        values: list[Any] = [None] * len(OPTIONAL)
-        keys: list[Key | None] = [None] * len(OPTIONAL)
-    else:
-        values, keys = list(state.identity[REQUIRED:]), list(state.identity_keys)
-    if head_event is None:
-        required = state.identity[:REQUIRED]  # type: ignore[union-attr]
+    event that carries it. The head's own values beat every other event's, so only the fields it
+    lacks are looked for in the other events, and only an event that carries one has its key made."""
+    if head_event is None:  # the stored head stays
+        identity, keys = state.identity, state.identity_keys  # type: ignore[union-attr]
     else:
         identity = _identity(head_event)
-        required = identity[:REQUIRED]
-        for i, value in enumerate(identity[REQUIRED:]):
-            if value is not None:
-                values[i], keys[i] = value, head_key
+        _, _, _, parent, artist, album, track, by, user = identity
+        keys = (None if parent is None else head_key, None if artist is None else head_key,
+                None if album is None else head_key, None if track is None else head_key,
+                None if by is None else head_key, None if user is None else head_key)
+        if state is not None:
+            identity, keys = _or_else(identity, keys, state.identity, state.identity_keys)
+        if len(events) == 1:
+            return identity, keys  # the head is the only event
     wanted = [i for i, k in enumerate(keys) if k != head_key]
-    if wanted:
-        for e in events:
-            carried = _optional_values(e)
-            key: Key | None = None
-            for i in wanted:
-                value = carried[i]
-                if value is not None:
-                    key = key or key_of(e)
-                    current = keys[i]
-                    if current is None or key > current:
-                        values[i], keys[i] = str(value), key
-    return Identity(*required, *values), tuple(keys)
+    if not wanted:
+        return identity, keys
+    values: list[Any] | None = None
+    found: list[Key | None] = list(keys)
+    for e in events:
+        ent = e.entity  # the values of OPTIONAL, in its order (inlined: a call per event costs)
+        carried = (e.parent_job_id, ent.artist_id, ent.album_id, ent.track_id, e.triggered_by, e.user_id)
+        key: Key | None = None
+        for i in wanted:
+            value = carried[i]
+            if value is not None:
+                key = key or key_of(e)
+                current = found[i]
+                if current is None or key > current:
+                    if values is None:
+                        values = list(identity)
+                    values[REQUIRED + i], found[i] = str(value), key
+    return (identity, keys) if values is None else (Identity(*values), tuple(found))
+
+
+def _or_else(identity: Identity, keys: IdentityKeys, other: Identity,
+             other_keys: IdentityKeys) -> tuple[Identity, IdentityKeys]:
+    """`identity` (the new head's), its OPTIONAL fields without a value taken from `other`."""
+    if None not in keys:
+        return identity, keys
+    values: list[Any] = list(identity)
+    found = list(keys)
+    for i, k in enumerate(keys):
+        if k is None:
+            values[REQUIRED + i], found[i] = other[REQUIRED + i], other_keys[i]
+    return Identity(*values), tuple(found)
 
 
 def _json_dict(model: WireModel, *, by_alias: bool = False, exclude_none: bool = False) -> dict[str, Any]:
@@ -341,7 +352,10 @@ def last_error(state: JobState) -> ErrorInfo | None:
     """The row's `last_error`: the error of the highest failed attempt in the row's history (an
     attempt's error is that of the event that ended it: job.retrying or job.failed)."""
     attempt = state.head.key[1]
-    return next((a.error for a in reversed(state.attempts) if a.error is not None and a.number <= attempt), None)
+    for a in reversed(state.attempts):
+        if a.error is not None and a.number <= attempt:
+            return a.error
+    return None
 
 
 def display_status(own_status: str, is_root: bool, failed_children: int) -> str:

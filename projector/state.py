@@ -157,8 +157,10 @@ def _identity_keys_out(keys: IdentityKeys, head: Key) -> list[Any] | None:
     """The optional fields' keys as stored: None for a field without a value or with the head's
     (the field's value says which), and None for all of them when every one is so (the common case:
     every event carries the same fields)."""
-    out = [None if k is None or k == head else _key_out(k) for k in keys]
-    return out if any(out) else None
+    for k in keys:
+        if k is not None and k != head:
+            return [None if k is None or k == head else _key_out(k) for k in keys]
+    return None
 
 
 def _identity_keys_in(stored: list[Any] | None, identity: Identity, head: Key) -> IdentityKeys:

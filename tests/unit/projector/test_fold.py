@@ -171,12 +171,18 @@ def test_a_fold_state_that_is_not_an_encoded_state_is_refused_clearly() -> None:
 
     _, events = album_chain_with_failed_child()
     identity = next(iter(fold_by_job(events).values())).identity
+    good = encode_state(next(iter(fold_by_job(events).values())))
     for stored, match in [("not base64!", "not an encoded state"),
+                          (good[:8] + "!" + good[8:], "^fold_state is not an encoded state: "),  # not ignored
                           (base64.b64encode(b"{broken").decode(), "not an encoded state"),
-                          (base64.b64encode(b"[1, 2]").decode(), "not a JSON object"),
-                          (42, "neither a state nor its encoding")]:
+                          (base64.b64encode(b"[1, 2]").decode(),
+                           "^fold_state is not an encoded state: not a JSON object$"),
+                          (42, "^fold_state is neither a state nor its encoding: int$")]:
         with pytest.raises(ValueError, match=match):
             decode_state(stored, identity, None)
+    keys_short = state_to_json(fold_job(None, _by_hand(Chain())[0])) | {"ids": [None] * 5}
+    with pytest.raises(ValueError, match="zip"):  # one key per optional field, or the state is refused
+        state_from_json(keys_short, identity, None)
 
 
 def test_unknown_state_version_is_refused() -> None:
@@ -185,7 +191,7 @@ def test_unknown_state_version_is_refused() -> None:
     data = state_to_json(state) | {"v": 999}
     import pytest
 
-    with pytest.raises(ValueError, match="rebuild"):
+    with pytest.raises(ValueError, match=r"^fold_state version 999 is not one of \(3, 4, 5\): rebuild the table$"):
         state_from_json(data, state.identity, None)
 
 
@@ -384,3 +390,15 @@ def test_attempts_whose_events_are_missing_still_count_as_retried() -> None:
     assert (row.retry_count, row.attempt, row.status, row.last_error) == (0, 1, "IN_PROGRESS", None)
     row = to_row(fold_job(None, [c.retrying(job, 1)]))
     assert (row.retry_count, row.attempt, row.status, row.last_error) == (1, 1, "PENDING", RATE_LIMIT.message)
+
+
+def test_fold_job_refuses_nothing_to_fold_and_metadata_leaves_missing_detail_fields_out() -> None:
+    import pytest
+
+    from schemas import CacheImageDetail
+
+    with pytest.raises(ValueError, match=r"^fold_job needs a state or at least one event$"):
+        fold_job(None, [])
+    c = Chain(root_type=JobType.CACHE_ALBUM_COVER_ART)
+    done = c.finished(c.root_id).model_copy(update={"detail": CacheImageDetail(source_url="https://e.x/a.jpg")})
+    assert to_row(fold_job(None, [done])).metadata == {"processor": "CACHE_IMAGE", "sourceUrl": "https://e.x/a.jpg"}
