@@ -1,11 +1,16 @@
-"""`enrichlog migrate`: apply the SQL migrations to DATABASE_URL (or --database-url)."""
+"""`enrichlog migrate`: apply the SQL migrations to DATABASE_URL (or --database-url), then grant the
+projector's and the reader's roles named by configuration (enrichlog.grants), or print that SQL."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from enrichlog.migrate import migrate
+
+if TYPE_CHECKING:
+    from enrichlog import grants
 
 
 def database_url_arg(parser: argparse.ArgumentParser) -> None:
@@ -31,15 +36,64 @@ def resolve_database_url(args: argparse.Namespace) -> str:
 
 def register(parser: argparse.ArgumentParser) -> None:
     database_url_arg(parser)
+    parser.add_argument("--projector-role", metavar="NAME",
+                        help="the projector's role, granted after migrating (default: ENRICHLOG_DB_PROJECTOR_ROLE)")
+    parser.add_argument("--reader-role", metavar="NAME",
+                        help="the reader's role, granted after migrating (default: ENRICHLOG_DB_READER_ROLE)")
+    parser.add_argument("--create-roles", action="store_true",
+                        help="create the roles that do not exist (LOGIN; password from "
+                        "ENRICHLOG_DB_PROJECTOR_PASSWORD / ENRICHLOG_DB_READER_PASSWORD if set); needs CREATEROLE")
+    parser.add_argument("--print-grants", action="store_true",
+                        help="print the SQL that creates (with --create-roles) and grants the roles, for a DBA; "
+                        "connects to nothing and migrates nothing")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = migrate(resolve_database_url(args))
+    from enrichlog import grants
+
+    roles = grants.configured_roles(grants.RoleSettings(), args.projector_role, args.reader_role)
+    if args.print_grants:
+        return _print_grants(args, roles)
+    if args.create_roles and not roles:
+        raise ValueError("--create-roles: no roles to create: set ENRICHLOG_DB_PROJECTOR_ROLE / "
+                         "ENRICHLOG_DB_READER_ROLE or pass --projector-role / --reader-role")
+    url = resolve_database_url(args)
+    if roles:  # before migrating: a mistyped role name changes nothing
+        from enrichlog.migrate import _connect
+
+        with _connect(url) as conn:
+            grants.check_roles(conn, roles, create=args.create_roles)
+    report = migrate(url)
     for mid in report.baselined:
         print(f"baselined {mid} (existing legacy table adopted)")
     for mid in report.applied:
         print(f"applied   {mid}")
     if not report.applied and not report.baselined:
         print(f"up to date ({len(report.already_applied)} migrations applied)")
+    if roles:
+        from enrichlog.migrate import _connect
+
+        with _connect(url) as conn:
+            for granted in grants.apply(conn, roles, create=args.create_roles):
+                print(granted.summary())
+    return 0
+
+
+def _print_grants(args: argparse.Namespace, roles: list[grants.Role]) -> int:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from enrichlog import grants
+
+    if not roles:
+        raise ValueError("--print-grants: no roles to grant: set ENRICHLOG_DB_PROJECTOR_ROLE / "
+                         "ENRICHLOG_DB_READER_ROLE or pass --projector-role / --reader-role")
+    try:
+        url = resolve_database_url(args)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (only its database name is used: the grants name it; nothing connects)") from None
+    database = conninfo_to_dict(url).get("dbname") or conninfo_to_dict(url).get("user")
+    if not database:
+        raise ValueError("--print-grants: the database URL names no database")
+    print(grants.script(roles, str(database), create=args.create_roles), end="")
     return 0
