@@ -65,6 +65,13 @@ class Deployment:
         return {"ENRICHLOG_DB_PROJECTOR_ROLE": self.projector, "ENRICHLOG_DB_READER_ROLE": self.reader}
 
 
+def lock_down(server: str, database: str) -> None:
+    """Take PostgreSQL's default CONNECT and TEMPORARY from PUBLIC on the database, as a hardened
+    deployment does: the roles then have on it exactly what migrate grants them."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+
+
 def drop_roles(server: str, *roles: str) -> None:
     with psycopg.connect(server, autocommit=True) as conn:
         for role in roles:
@@ -74,7 +81,8 @@ def drop_roles(server: str, *roles: str) -> None:
 @contextmanager
 def owned_database(server: str, *, createrole: bool = True) -> Iterator[Deployment]:
     """A database owned by a new owner role (LOGIN, CREATEROLE when asked, not a superuser), not yet
-    migrated; the projector's and reader's role names chosen but not created. All dropped afterwards."""
+    migrated, locked down (`lock_down`); the projector's and reader's role names chosen but not created.
+    All dropped afterwards."""
     suffix = uuid.uuid4().hex[:8]
     d = Deployment(server, f"t_roles_{suffix}", f"enrichlog_owner_{suffix}", f"enrichlog_projector_{suffix}",
                    f"enrichlog_reader_{suffix}")
@@ -83,6 +91,9 @@ def owned_database(server: str, *, createrole: bool = True) -> Iterator[Deployme
             sql.Identifier(d.owner), sql.SQL("CREATEROLE" if createrole else "NOCREATEROLE")))
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(d.database),
                                                                     sql.Identifier(d.owner)))
+        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(d.database),
+                                                                         sql.Identifier(d.owner)))
+    lock_down(server, d.database)
     try:
         yield d
     finally:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -23,7 +24,7 @@ from projector.rows import COLUMNS, project_all
 from projector.store import Positioned, PostgresStore
 from tests.harness import wait_for
 from tests.integration.test_queries import shifted
-from tests.roles import Deployment, as_role, deployment, drop_roles, enrichlog, owned_database
+from tests.roles import Deployment, as_role, deployment, drop_roles, enrichlog, lock_down, owned_database
 from tests.scenarios import album_chain_with_failed_child
 
 pytestmark = pytest.mark.postgres
@@ -46,8 +47,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "enrichment_log_positions": {"SELECT"},
         "enrichment_log_topics": {"SELECT"},
         "schema": {"USAGE"},
-        # TEMPORARY too, from PUBLIC (PostgreSQL's default): a session's own temporary tables, not the log.
-        "database": {"CONNECT", "TEMPORARY"},
+        # Without `lock_down`, TEMPORARY too, from PUBLIC: a session's own temporary tables, not the log.
+        "database": {"CONNECT"},
     },
 }
 
@@ -324,6 +325,7 @@ def test_roles_created_by_a_superuser_run(postgres_url: str, empty_db: str) -> N
     """The plain case: the superuser migrates and creates the roles; the grants are the same."""
     suffix = uuid.uuid4().hex[:8]
     projector, reader = f"enrichlog_projector_{suffix}", f"enrichlog_reader_{suffix}"
+    lock_down(postgres_url, urlsplit(empty_db).path.lstrip("/"))
     try:
         done = enrichlog({"DATABASE_URL": empty_db, "ENRICHLOG_DB_PROJECTOR_ROLE": projector},
                          "migrate", "--create-roles", "--reader-role", reader)
