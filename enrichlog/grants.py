@@ -182,7 +182,8 @@ class Granted:
 
     def summary(self) -> str:
         what = "; ".join(f"{k}: {', '.join(v)}" for k, v in self.privileges.items())
-        return f"{self.role.kind} role {self.role.name}: {'created, ' if self.created else ''}granted {what}"
+        done = ("created, " if self.created else "") + ("password set, " if self.role.password is not None else "")
+        return f"{self.role.kind} role {self.role.name}: {done}granted {what}"
 
 
 _LOCK_KEY = 0x656E7269  # the migration runners' lock (enrichlog.migrate): grants wait for a running migration

@@ -92,7 +92,8 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
-def _connect(database_url: str) -> psycopg.Connection:
+def connect(database_url: str) -> psycopg.Connection:
+    """An autocommit connection; MigrationError (one line, no password) when it cannot be made."""
     _yoyo_url(database_url)  # refuse another scheme before libpq echoes the URL back
     try:
         return psycopg.connect(database_url, autocommit=True, connect_timeout=5)
@@ -207,7 +208,7 @@ def migrate(database_url: str, *, lock_timeout: float = 3600.0) -> MigrationRepo
     bookkeeping tables.
     """
     report = MigrationReport()
-    with _connect(database_url) as guard:
+    with connect(database_url) as guard:
         _acquire(guard, lock_timeout)
         found = read_migrations(str(migrations_dir()))
         migrations = found.__class__([m for m in found if m.path.endswith(".sql")])

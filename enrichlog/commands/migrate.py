@@ -7,7 +7,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
-from enrichlog.migrate import migrate
+from enrichlog.migrate import connect, migrate
 
 if TYPE_CHECKING:
     from enrichlog import grants
@@ -60,9 +60,7 @@ def run(args: argparse.Namespace) -> int:
                          "ENRICHLOG_DB_READER_ROLE or pass --projector-role / --reader-role")
     url = resolve_database_url(args)
     if roles:  # before migrating: a mistyped role name changes nothing
-        from enrichlog.migrate import _connect
-
-        with _connect(url) as conn:
+        with connect(url) as conn:
             grants.check_roles(conn, roles, create=args.create_roles)
     report = migrate(url)
     for mid in report.baselined:
@@ -72,9 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if not report.applied and not report.baselined:
         print(f"up to date ({len(report.already_applied)} migrations applied)")
     if roles:
-        from enrichlog.migrate import _connect
-
-        with _connect(url) as conn:
+        with connect(url) as conn:
             for granted in grants.apply(conn, roles, create=args.create_roles):
                 print(granted.summary())
     return 0
@@ -92,7 +88,8 @@ def _print_grants(args: argparse.Namespace, roles: list[grants.Role]) -> int:
         url = resolve_database_url(args)
     except ValueError as exc:
         raise ValueError(f"{exc} (only its database name is used: the grants name it; nothing connects)") from None
-    database = conninfo_to_dict(url).get("dbname") or conninfo_to_dict(url).get("user")
+    params = conninfo_to_dict(url)
+    database = params.get("dbname") or params.get("user")  # libpq's default database is the user's name
     if not database:
         raise ValueError("--print-grants: the database URL names no database")
     print(grants.script(roles, str(database), create=args.create_roles), end="")
