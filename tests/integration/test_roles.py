@@ -340,3 +340,23 @@ def test_roles_created_by_a_superuser_run(postgres_url: str, empty_db: str) -> N
         with psycopg.connect(empty_db, autocommit=True) as conn:  # the grants first, then the roles
             conn.execute(sql.SQL("DROP OWNED BY {}, {}").format(sql.Identifier(projector), sql.Identifier(reader)))
         drop_roles(postgres_url, projector, reader)
+
+
+def test_a_privilege_the_reader_gets_through_another_role_stops_migrate_and_is_named(postgres_url: str) -> None:
+    with deployment(postgres_url) as d:
+        writers = f"enrichlog_writers_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(d.owner_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(writers)))
+            conn.execute(sql.SQL("GRANT INSERT ON enrichment_logs TO {}").format(sql.Identifier(writers)))
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(writers), sql.Identifier(d.reader)))
+        try:
+            done = enrichlog({"DATABASE_URL": d.owner_url, **d.roles_env()}, "migrate")
+            assert done.returncode == 1
+            assert f"role {d.reader} (ENRICHLOG_DB_READER_ROLE) may also INSERT on enrichment_logs" in done.stderr, \
+                done.stderr
+            with psycopg.connect(d.owner_url) as conn:  # rolled back: the grants are as they were
+                assert privileges(conn, d.projector) == EXPECTED["projector"]
+        finally:
+            with psycopg.connect(d.url(str(urlsplit(postgres_url).username)), autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(writers)))
+                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(writers)))
