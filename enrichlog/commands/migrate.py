@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 from enrichlog.migrate import migrate
@@ -29,13 +30,28 @@ def resolve_database_url(args: argparse.Namespace) -> str:
     return str(url)
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     database_url_arg(parser)
+    parser.add_argument("--wait", type=seconds, default=0.0, metavar="S",
+                        help="ask a database that refuses connections or is still starting again for up to "
+                             "S seconds (a container started beside it); a wrong password fails at once "
+                             "(default 0: one try)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = migrate(resolve_database_url(args))
+    report = migrate(resolve_database_url(args), wait_s=args.wait)
     for mid in report.baselined:
         print(f"baselined {mid} (existing legacy table adopted)")
     for mid in report.applied:
