@@ -191,3 +191,31 @@ def test_the_image_holds_every_package_and_runs_enrichlog() -> None:
     assert {p.rstrip("*") for p in packages["include"]} <= copied
     assert 'ENTRYPOINT ["enrichlog"]' in dockerfile and "pip install ." in dockerfile
     assert re.search(rf"^EXPOSE {METRICS_PORT}$", dockerfile, flags=re.MULTILINE)
+
+
+def _compose_schema_validator() -> Any:
+    """The compose-spec JSON Schema: compose/config/compose_spec.json of the docker-compose 1.29.2
+    wheel on PyPI (Apache-2.0), kept unchanged beside this file, with the top-level `name` that the
+    specification added after that release."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent / "compose_spec.json").read_text())
+    schema["properties"]["name"] = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"}
+    return jsonschema.Draft201909Validator(schema)
+
+
+def test_the_file_follows_the_compose_specification(compose: dict[str, Any]) -> None:
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in _compose_schema_validator().iter_errors(compose)]
+    assert errors == []
+
+
+def test_the_schema_check_catches_a_misspelt_setting(compose: dict[str, Any]) -> None:
+    import copy
+
+    broken = copy.deepcopy(compose)
+    broken["services"]["postgres"]["healthcheck"]["start_periode"] = "60s"
+    broken["services"]["migrate"]["restart"] = ["on-failure"]
+    assert len(list(_compose_schema_validator().iter_errors(broken))) == 2
