@@ -18,15 +18,24 @@ def database_url_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_database_url(args: argparse.Namespace) -> str:
+    """The URL to connect to, with the password of DATABASE_PASSWORD_FILE merged in when it is set."""
     url = args.database_url or os.environ.get("DATABASE_URL")
     if not url:
         raise ValueError("no database: set DATABASE_URL or pass --database-url "
                          "(`eval \"$(enrichlog services up --env)\"` starts a local one)")
     from projector.settings import database_url_problem
 
-    problem = database_url_problem(url, "--database-url" if args.database_url else "DATABASE_URL")
+    variable = "--database-url" if args.database_url else "DATABASE_URL"
+    problem = database_url_problem(url, variable)
     if problem is not None:
         raise ValueError(problem)
+    password_file = os.environ.get("DATABASE_PASSWORD_FILE")
+    if password_file:
+        from pathlib import Path
+
+        from projector.settings import with_password_file
+
+        return with_password_file(url, Path(password_file), variable)
     return str(url)
 
 
