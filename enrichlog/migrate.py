@@ -99,14 +99,14 @@ def _connect(database_url: str, wait_s: float = 0.0) -> psycopg.Connection:
     tries = 0
     while True:
         tries += 1
-        left = deadline - time.monotonic()
+        # libpq's connect_timeout counts whole seconds, 2 at least; one try alone waits 5
+        timeout = max(2, min(5, round(deadline - time.monotonic()))) if wait_s else 5
         try:
-            # libpq's connect_timeout counts whole seconds, 2 at least
-            return psycopg.connect(database_url, autocommit=True, connect_timeout=max(2, min(5, round(left))))
+            return psycopg.connect(database_url, autocommit=True, connect_timeout=timeout)
         except psycopg.Error as exc:
             text = str(exc).strip()
             reason = _scrub(text.splitlines()[0] if text else type(exc).__name__, database_url)
-            if not (_not_up_yet(exc) and time.monotonic() + 0.5 < deadline):
+            if not _not_up_yet(exc) or time.monotonic() >= deadline:
                 waited = f" (waited {wait_s:g}s, {tries} tries)" if wait_s and tries > 1 else ""
                 raise MigrationError(f"cannot connect to {redact(database_url)}{waited}: {reason}") from exc
             log.info("PostgreSQL at %s not up yet (%s): trying again", redact(database_url), reason)
