@@ -10,5 +10,7 @@ COPY migrations ./migrations
 COPY enrichlog ./enrichlog
 RUN pip install . && useradd --system --uid 10001 enrichlog
 USER enrichlog
+# The projector's metrics (ENRICHLOG_METRICS_PORT), which `enrichlog project --health` asks.
+EXPOSE 9464
 ENTRYPOINT ["enrichlog"]
 CMD ["project"]

@@ -92,18 +92,44 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
-def connect(database_url: str) -> psycopg.Connection:
-    """An autocommit connection; MigrationError (one line, no password) when it cannot be made."""
+def connect(database_url: str, wait_s: float = 0.0) -> psycopg.Connection:
+    """An autocommit connection; MigrationError (one line, no password) when it cannot be made. With
+    `wait_s`, a server not up yet is asked again until `wait_s` have passed."""
     _yoyo_url(database_url)  # refuse another scheme before libpq echoes the URL back
-    try:
-        return psycopg.connect(database_url, autocommit=True, connect_timeout=5)
-    except psycopg.Error as exc:
-        text = str(exc).strip()
-        reason = _scrub(text.splitlines()[0] if text else type(exc).__name__, database_url)
-        raise MigrationError(f"cannot connect to {redact(database_url)}: {reason}") from exc
-    except Exception as exc:  # anything else the DSN parsing raises
-        reason = _scrub(str(exc), database_url)
-        raise MigrationError(f"invalid database URL {redact(database_url)!r}: {reason}") from exc
+    deadline = time.monotonic() + wait_s
+    tries = 0
+    while True:
+        tries += 1
+        # libpq's connect_timeout counts whole seconds, 2 at least; one try alone waits 5
+        timeout = max(2, min(5, round(deadline - time.monotonic()))) if wait_s else 5
+        try:
+            return psycopg.connect(database_url, autocommit=True, connect_timeout=timeout)
+        except psycopg.Error as exc:
+            text = str(exc).strip()
+            reason = _scrub(text.splitlines()[0] if text else type(exc).__name__, database_url)
+            if not _not_up_yet(exc) or time.monotonic() >= deadline:
+                waited = f" (waited {wait_s:g}s, {tries} tries)" if wait_s and tries > 1 else ""
+                raise MigrationError(f"cannot connect to {redact(database_url)}{waited}: {reason}") from exc
+            log.info("PostgreSQL at %s not up yet (%s): trying again", redact(database_url), reason)
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        except Exception as exc:  # anything else the DSN parsing raises
+            reason = _scrub(str(exc), database_url)
+            raise MigrationError(f"invalid database URL {redact(database_url)!r}: {reason}") from exc
+
+
+# "the database system is starting up" (or shutting down, as the PostgreSQL image's init-time server
+# does before the one that stays starts): SQLSTATE 57P03, cannot_connect_now.
+_NOT_UP_YET = "57P03"
+
+
+def _not_up_yet(exc: psycopg.Error) -> bool:
+    """A server that is not (yet) there: refused, no answer, or starting; worth asking again.
+    A wrong password or a missing database is not: those stay wrong, and are reported at once."""
+    if exc.sqlstate is not None:
+        return exc.sqlstate == _NOT_UP_YET
+    text = str(exc)
+    return not any(wrong in text for wrong in ("password authentication failed", "does not exist",
+                                                 "no password supplied", "no pg_hba.conf entry"))
 
 
 def _acquire(conn: psycopg.Connection, timeout: float) -> None:
@@ -201,14 +227,16 @@ def _refuse_invalid_indexes(conn: psycopg.Connection) -> None:
         )
 
 
-def migrate(database_url: str, *, lock_timeout: float = 3600.0) -> MigrationReport:
+def migrate(database_url: str, *, lock_timeout: float = 3600.0, wait_s: float = 0.0) -> MigrationReport:
     """Bring the database up to date; a no-op when it already is.
 
+    `wait_s`: how long a server that refuses connections or is still starting is asked again (a
+    container started beside its database); a wrong password or database name fails at once.
     The preflight runs before yoyo is touched, so a refused database does not even get yoyo's
     bookkeeping tables.
     """
     report = MigrationReport()
-    with connect(database_url) as guard:
+    with connect(database_url, wait_s) as guard:
         _acquire(guard, lock_timeout)
         found = read_migrations(str(migrations_dir()))
         migrations = found.__class__([m for m in found if m.path.endswith(".sql")])

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from projector.errors import ProjectorError
+
+# Set before the metrics are served (service.run): its presence says the server is this projector's.
+STARTED_METRIC = "enrichlog_topic_partitions{"
+_ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+class ProjectorUnhealthy(ProjectorError):
+    """The projector's metrics endpoint did not answer as a started projector's does."""
 
 
 @dataclass
@@ -66,3 +78,22 @@ class Metrics:
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         if port:
             start_http_server(port, addr=host, registry=self.registry)
+
+
+def probe(host: str, port: int, timeout_s: float = 3.0) -> str:
+    """Ask the metrics endpoint of the projector configured to serve on host:port (the container
+    healthcheck, `project --health`); its address on success, ProjectorUnhealthy saying why else.
+    A projector serves its metrics only once its start-up (topics, offsets, membership) is done."""
+    if not port:
+        raise ProjectorUnhealthy("ENRICHLOG_METRICS_PORT is 0: the projector serves no metrics to ask")
+    target = _ANY_ADDRESS.get(host, host)
+    url = f"http://{f'[{target}]' if ':' in target else target}:{port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            body = response.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ProjectorUnhealthy(f"no projector answers on {url} within {timeout_s:g}s ({reason})") from exc
+    if STARTED_METRIC not in body:
+        raise ProjectorUnhealthy(f"{url} answers, but not with a started projector's metrics")
+    return url

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import socket
 import urllib.parse
+from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topic_names import DEAD_LETTER_SUFFIX, MAX_LENGTH, topic_name_problem
@@ -51,6 +52,26 @@ def database_url_problem(url: str, variable: str = "DATABASE_URL") -> str | None
     return f"{variable} does not parse as meant ({broken}): " + _PERCENT_ENCODE.format(variable=variable)
 
 
+def with_password_file(url: str, path: Path, variable: str = "DATABASE_URL") -> str:
+    """`url` with the password read from `path` (a Docker or Kubernetes secret: DATABASE_PASSWORD_FILE)
+    merged in, percent-encoded, so that any character in it is read as itself. The file's final
+    newline is not part of the password. The URL must hold no password of its own. Messages never
+    quote the URL or the password."""
+    try:
+        password = path.read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"DATABASE_PASSWORD_FILE {path} cannot be read ({type(exc).__name__}: "
+                         f"{getattr(exc, 'strerror', None) or exc})") from None
+    if not password:
+        raise ValueError(f"DATABASE_PASSWORD_FILE {path} is empty")
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if ":" in userinfo:
+        raise ValueError(f"{variable} holds a password and DATABASE_PASSWORD_FILE is set: give it in one place")
+    netloc = f"{userinfo}:{urllib.parse.quote(password, safe='')}@{host if at else parts.netloc}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 class ProjectorSettings(BaseSettings):
     """12-factor settings. Names are the environment variables (case-insensitive)."""
 
@@ -59,6 +80,12 @@ class ProjectorSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
         min_length=1,
+    )
+    # Before database_url: its validator merges the file's password into the URL.
+    database_password_file: Path | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_PASSWORD_FILE", "database_password_file"),
+        description="a file holding the database password (a Docker or Kubernetes secret), merged into "
+        "DATABASE_URL percent-encoded; or give it as PGPASSWORD, which libpq reads, and keep it out of the URL",
     )
     database_url: SecretStr = Field(validation_alias=AliasChoices("DATABASE_URL", "database_url"))
     events_topic: str = Field(
@@ -122,6 +149,11 @@ class ProjectorSettings(BaseSettings):
     def _empty_is_dynamic(cls, v: object) -> object:
         return None if v == "" else v
 
+    @field_validator("database_password_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if v == "" else v
+
     @field_validator("events_topic", "dead_letter_topic")
     @classmethod
     def _kafka_topic_name(cls, v: str | None) -> str | None:
@@ -142,12 +174,15 @@ class ProjectorSettings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _postgres_url(cls, v: SecretStr) -> SecretStr:
+    def _postgres_url(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
         if not v.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
         problem = database_url_problem(v.get_secret_value())
         if problem is not None:
             raise ValueError(problem)
+        password_file = info.data.get("database_password_file")
+        if password_file is not None:
+            return SecretStr(with_password_file(v.get_secret_value(), password_file))
         return v
 
     @property

@@ -3,7 +3,8 @@
 Services up (local Kafka + PostgreSQL, or the ones named by KAFKA_BOOTSTRAP_SERVERS/DATABASE_URL),
 migrations, the projector as a real subprocess, a few simulated album and artist chains published
 through the producer library (with retries and one permanent failure), then the roots table and
-the timeline of the root whose child failed.
+the timeline of the root whose child failed. The local services it started, it stops at the end
+(unless --keep-running).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ DEMO_GROUP = "enrichment-log-demo"
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chains", type=int, default=6, help="simulated chains to stream (1-200, default 6)")
     parser.add_argument("--json", action="store_true", help="print the roots page and the timeline as JSON")
-    parser.add_argument("--keep-running", action="store_true", help="leave the projector running afterwards")
+    parser.add_argument("--keep-running", action="store_true",
+                        help="leave the projector, and the local services the demo started, running afterwards")
     parser.set_defaults(handler=run)
 
 
@@ -63,16 +65,34 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.chains <= 200:
         raise ValueError(f"--chains must be between 1 and 200, got {args.chains}")
     from enrichlog import services
-    from enrichlog.migrate import migrate
 
     # Wide enough for the tables when the output is not a terminal (a log, a CI run, a pipe).
     width = None if sys.stdout.isatty() else 160
     console = Console(stderr=args.json, width=width)
-    with console.status("starting Kafka and PostgreSQL…"):
-        bootstrap, database_url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("DATABASE_URL")
-        if not (bootstrap and database_url):
-            endpoints = services.up()
+    bootstrap, database_url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("DATABASE_URL")
+    local = None if bootstrap and database_url else services.ServicesSettings()
+    # What this demo starts, it stops at the end: nothing it leaves holds the ports (docker-compose.yml's
+    # included). Services that already ran are left as they were.
+    started = [] if local is None else [
+        s for s in (services.LocalKafka(local), services.LocalPostgres(local)) if not s.running()]
+    try:
+        if local is not None:
+            with console.status("starting Kafka and PostgreSQL…"):
+                endpoints = services.up(local)
             bootstrap, database_url = endpoints.bootstrap_servers, endpoints.database_url
+        assert bootstrap and database_url
+        return _demo(args, console, bootstrap, database_url)
+    finally:
+        if started and not args.keep_running:
+            for service in started:
+                service.stop()
+            names = " and ".join("Kafka" if isinstance(s, services.LocalKafka) else "PostgreSQL" for s in started)
+            console.print(f"stopped the local {names} this demo started (--keep-running leaves them running)")
+
+
+def _demo(args: argparse.Namespace, console: Console, bootstrap: str, database_url: str) -> int:
+    from enrichlog.migrate import migrate
+
     console.print(f"[bold]kafka[/] {bootstrap}   [bold]postgres[/] {database_url}")
     report = migrate(database_url)
     console.print(f"migrations: {', '.join(report.applied) or 'up to date'}")

@@ -4,6 +4,7 @@ projector's and the reader's roles named by configuration (enrichlog.grants), or
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from typing import TYPE_CHECKING
 
@@ -22,16 +23,36 @@ def database_url_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_database_url(args: argparse.Namespace) -> str:
+    """The URL to connect to, with the password of DATABASE_PASSWORD_FILE merged in when it is set."""
     url = args.database_url or os.environ.get("DATABASE_URL")
     if not url:
         raise ValueError("no database: set DATABASE_URL or pass --database-url "
                          "(`eval \"$(enrichlog services up --env)\"` starts a local one)")
     from projector.settings import database_url_problem
 
-    problem = database_url_problem(url, "--database-url" if args.database_url else "DATABASE_URL")
+    variable = "--database-url" if args.database_url else "DATABASE_URL"
+    problem = database_url_problem(url, variable)
     if problem is not None:
         raise ValueError(problem)
+    password_file = os.environ.get("DATABASE_PASSWORD_FILE")
+    if password_file:
+        from pathlib import Path
+
+        from projector.settings import with_password_file
+
+        return with_password_file(url, Path(password_file), variable)
     return str(url)
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, 0 or more, got {text!r}")
+    return value
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +67,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--print-grants", action="store_true",
                         help="print the SQL that creates (with --create-roles) and grants the roles, for a DBA; "
                         "connects to nothing and migrates nothing")
+    parser.add_argument("--wait", type=seconds, default=0.0, metavar="S",
+                        help="ask a database that refuses connections or is still starting again for up to "
+                             "S seconds (a container started beside it); a wrong password fails at once "
+                             "(default 0: one try)")
     parser.set_defaults(handler=run)
 
 
@@ -60,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
                          "ENRICHLOG_DB_READER_ROLE or pass --projector-role / --reader-role")
     url = resolve_database_url(args)
     if roles:  # before migrating: a mistyped role name changes nothing
-        with connect(url) as conn:
+        with connect(url, args.wait) as conn:
             grants.check_roles(conn, roles, create=args.create_roles)
-    report = migrate(url)
+    report = migrate(url, wait_s=args.wait)
     for mid in report.baselined:
         print(f"baselined {mid} (existing legacy table adopted)")
     for mid in report.applied:

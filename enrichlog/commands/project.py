@@ -13,6 +13,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="check the configuration, reach Kafka and PostgreSQL (topics, partitions, migrations) "
                              "and exit: 0 ready, 1 a service unreachable or not migrated, 3 a topic missing or "
                              "with fewer partitions than ENRICHLOG_TOPIC_PARTITIONS")
+    parser.add_argument("--health", action="store_true",
+                        help="ask the running projector's metrics endpoint (ENRICHLOG_METRICS_HOST/PORT) and exit: "
+                             "0 it answers as a started projector, 1 it does not within 3 s (a container healthcheck)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S",
                         help="with --check: how long to wait for each service (default 10)")
     parser.set_defaults(handler=run)
@@ -20,6 +23,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = ProjectorSettings()
+    if args.health:
+        from projector.metrics import probe
+
+        print(f"healthy: {probe(settings.metrics_host, settings.metrics_port)} answers")
+        return 0
     if args.check:
         from projector.preflight import check_services
 
