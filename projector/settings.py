@@ -7,8 +7,9 @@ import urllib.parse
 from typing import Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from schemas.kafka_connection import KafkaConnection
 from schemas.topic_names import DEAD_LETTER_SUFFIX, MAX_LENGTH, topic_name_problem
 
 DEFAULT_EVENTS_TOPIC = "enrichment.job-events"
@@ -51,15 +52,12 @@ def database_url_problem(url: str, variable: str = "DATABASE_URL") -> str | None
     return f"{variable} does not parse as meant ({broken}): " + _PERCENT_ENCODE.format(variable=variable)
 
 
-class ProjectorSettings(BaseSettings):
-    """12-factor settings. Names are the environment variables (case-insensitive)."""
+class ProjectorSettings(KafkaConnection):
+    """12-factor settings. Names are the environment variables (case-insensitive). The KAFKA_* ones
+    (where the brokers are, TLS, SASL) are schemas.kafka_connection's, as the producers' are."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    kafka_bootstrap_servers: str = Field(
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
-        min_length=1,
-    )
     database_url: SecretStr = Field(validation_alias=AliasChoices("DATABASE_URL", "database_url"))
     events_topic: str = Field(
         DEFAULT_EVENTS_TOPIC, validation_alias=AliasChoices("ENRICHLOG_EVENTS_TOPIC", "events_topic"),
@@ -149,6 +147,10 @@ class ProjectorSettings(BaseSettings):
         if problem is not None:
             raise ValueError(problem)
         return v
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return self.bootstrap_servers
 
     @property
     def dlq_topic(self) -> str:
