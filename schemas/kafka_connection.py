@@ -159,7 +159,7 @@ class KafkaConnection(BaseSettings):
         if not self.sasl_mechanism:
             return {}
         return {"sasl_mechanism": self.sasl_mechanism, "sasl_plain_username": self.sasl_username,
-                "sasl_plain_password": self.sasl_password.get_secret_value() if self.sasl_password else None}
+                "sasl_plain_password": Unshown(self.sasl_password.get_secret_value()) if self.sasl_password else None}
 
     def kafka_python(self) -> dict[str, Any]:
         """Keyword arguments of kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient."""
@@ -187,6 +187,17 @@ def plaintext(bootstrap_servers: str) -> KafkaConnection:
 def as_connection(kafka: KafkaConnection | str) -> KafkaConnection:
     """`kafka` itself, or a plaintext connection to a bootstrap string (tests and tools pass one)."""
     return plaintext(kafka) if isinstance(kafka, str) else kafka.connection()
+
+
+class Unshown(str):
+    """A secret handed to a client library: its value as it is, its repr `'***'`. kafka-python's admin
+    client logs its whole configuration at DEBUG (`Starting KafkaAdminClient with configuration: {...}`),
+    which shows each value's repr."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
 
 
 class _TlsFileError(ValueError):

@@ -104,9 +104,9 @@ def _projected_jobs(db: str) -> int:
 
 def test_the_projector_folds_produce_and_rebuild_over_sasl_ssl_only(
         secured: LocalKafka, db: str, topic: str, tmp_path: Path) -> None:
-    env = _env(secured, db, topic)
+    env = _env(secured, db, topic, ENRICHLOG_LOG_LEVEL="DEBUG")  # every log line the clients write, checked
     kafka = _connection(env)
-    produced = _enrichlog(env, "produce", "--chains", "25", "--seed", "16", "--connect-timeout", "20")
+    produced = _enrichlog(env, "-v", "produce", "--chains", "25", "--seed", "16", "--connect-timeout", "20")
     assert produced.returncode == 0, produced.stdout + produced.stderr
     jobs = int(re.search(r"(\d+) jobs", produced.stdout).group(1))  # type: ignore[union-attr]
     producer = KafkaProducer(**kafka.kafka_python(), acks="all")
@@ -124,10 +124,10 @@ def test_the_projector_folds_produce_and_rebuild_over_sasl_ssl_only(
         ports = _remote_ports(projector.proc.pid)
         assert secured.settings.kafka_sasl_ssl_port in ports
         assert secured.settings.kafka_port not in ports, "the projector reached the plaintext listener"
-        checked = _enrichlog(env, "rebuild", "--check")
+        checked = _enrichlog(env, "-v", "rebuild", "--check")
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert f"{jobs} rows" in checked.stdout
-        rebuilt = _enrichlog(env, "rebuild")
+        rebuilt = _enrichlog(env, "-v", "rebuild")
         assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
         assert projector.stop() == 0
     finally:
