@@ -24,6 +24,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from enrichlog.services import LocalKafka
+from enrichlog.services.tls import make_pki
 from schemas.kafka_connection import KafkaConnection
 from tests.harness import ProjectorProcess, wait_for
 from tests.own_services import own_broker
@@ -155,7 +156,8 @@ def test_a_wrong_password_stops_a_command_at_start_with_one_line(
     _no_secret(secured, done.stdout, done.stderr)
 
 
-def test_a_client_without_tls_is_refused_by_the_secured_listener(secured: LocalKafka, db: str, topic: str) -> None:
+def test_a_client_without_tls_is_refused_by_the_secured_listener(secured: LocalKafka, db: str, topic: str,
+                                                                 tmp_path: Path) -> None:
     address = f"127.0.0.1:{secured.settings.kafka_sasl_ssl_port}"
     without_tls = _env(secured, db, topic, KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT", KAFKA_SSL_CAFILE="")
     started = time.monotonic()
@@ -174,6 +176,14 @@ def test_a_client_without_tls_is_refused_by_the_secured_listener(secured: LocalK
     assert done.returncode == 1 and time.monotonic() - started < 15, done.stderr
     assert [line for line in done.stderr.splitlines() if line.strip()] == [
         f"enrichlog project: error: Kafka at {address} did not answer within 3s (KafkaTimeoutError)"]
+    # TLS with a CA that did not sign the broker's certificate: refused by the client, at once.
+    other_ca = make_pki(tmp_path / "other-ca").ca_file
+    done = _enrichlog(_env(secured, db, topic, KAFKA_SSL_CAFILE=str(other_ca)), "project", "--check", timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"enrichlog project: error: Kafka at {address} (SASL_SSL, SCRAM-SHA-512, user 'enrichlog'): TLS refused the "
+        "broker's certificate (self-signed certificate in certificate chain); KAFKA_SSL_CAFILE must name the CA that "
+        "signed it, and the address must be one the certificate names"]
     # The broker's side: it refused them at the TLS handshake.
     log = (secured.logs_dir / "server.log").read_text(errors="replace")
     assert re.search(r"Failed authentication with /127\.0\.0\.1 .*SSL handshake failed", log)
