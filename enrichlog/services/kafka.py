@@ -199,9 +199,38 @@ class LocalKafka:
             timeout=120,
             secrets=hidden,
         )
+        if scram:
+            self._scram_marker.write_text(self._scram_user_digest())
+
+    @property
+    def _scram_marker(self) -> Path:
+        """Which SCRAM user (a digest of its name and password) the broker's metadata holds."""
+        return self.pki.directory / "scram-user"
+
+    def _scram_user_digest(self) -> str:
+        user = f"{self.settings.kafka_sasl_username}:{self.sasl_password()}"
+        return hashlib.sha256(user.encode()).hexdigest()
+
+    def _ensure_scram_user(self, cp: str) -> None:
+        """A broker formatted before its SASL_SSL listener was configured (or with another password)
+        gets the SCRAM user from kafka-configs, through the plaintext listener."""
+        if self.settings.kafka_sasl_ssl_port is None:
+            return
+        marker = self._scram_marker
+        if marker.exists() and marker.read_text().strip() == self._scram_user_digest():
+            return
+        password = self.sasl_password()
+        for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):  # one per request, as the broker requires
+            run([self.settings.java, "-cp", cp, "kafka.admin.ConfigCommand", "--bootstrap-server",
+                 self.bootstrap_servers, "--alter", "--entity-type", "users",
+                 "--entity-name", self.settings.kafka_sasl_username,
+                 "--add-config", f"{mechanism}=[password={password}]"],
+                what=f"creating the {mechanism} user", timeout=120, secrets=[password])
+        marker.write_text(self._scram_user_digest())
 
     def start(self, timeout: float = 120) -> None:
         if self.running():
+            self._ensure_scram_user(self.classpath())
             return
         if port_open("127.0.0.1", self.settings.kafka_port):
             raise ServiceError(
@@ -237,6 +266,7 @@ class LocalKafka:
                 f"(process exited with {proc.poll()}) " if proc.poll() is not None else ""
             ) + log_tail(self.logs_dir / "server.log") + "\n" + log_tail(console),
         )
+        self._ensure_scram_user(cp)
 
     def _answers(self) -> bool:
         """True once the broker serves metadata (not just an open port)."""
