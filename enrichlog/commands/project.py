@@ -32,5 +32,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from projector.service import run as run_projector
 
-    quiet_kafka_client(args)  # kafka-python serves the start-up checks: their failure is one line
     return run_projector(settings)
