@@ -36,8 +36,9 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
-def _env(name: str, default: Any, *field_names: str, **constraints: Any) -> Any:
-    return Field(default, validation_alias=AliasChoices(name, *field_names), **constraints)
+def _env(name: str, default: Any, **constraints: Any) -> Any:
+    """The field read from the variable `name` (and, in code, passed by its field name)."""
+    return Field(default, validation_alias=name, **constraints)
 
 
 class KafkaLoginFailed(Exception):
@@ -55,17 +56,17 @@ class KafkaConnection(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
+    # `kafka_bootstrap_servers`: the projector's name for it, in code (the same variable, case aside).
     bootstrap_servers: str = Field(
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "bootstrap_servers", "kafka_bootstrap_servers"),
-        min_length=1)
-    security_protocol: SecurityProtocol = _env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "security_protocol")
-    sasl_mechanism: SaslMechanism | None = _env("KAFKA_SASL_MECHANISM", None, "sasl_mechanism")
-    sasl_username: str | None = _env("KAFKA_SASL_USERNAME", None, "sasl_username", min_length=1)
-    sasl_password: SecretStr | None = _env("KAFKA_SASL_PASSWORD", None, "sasl_password")
-    ssl_cafile: FilePath | None = _env("KAFKA_SSL_CAFILE", None, "ssl_cafile")
-    ssl_certfile: FilePath | None = _env("KAFKA_SSL_CERTFILE", None, "ssl_certfile")
-    ssl_keyfile: FilePath | None = _env("KAFKA_SSL_KEYFILE", None, "ssl_keyfile")
-    ssl_key_password: SecretStr | None = _env("KAFKA_SSL_KEY_PASSWORD", None, "ssl_key_password")
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"), min_length=1)
+    security_protocol: SecurityProtocol = _env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    sasl_mechanism: SaslMechanism | None = _env("KAFKA_SASL_MECHANISM", None)
+    sasl_username: str | None = _env("KAFKA_SASL_USERNAME", None, min_length=1)
+    sasl_password: SecretStr | None = _env("KAFKA_SASL_PASSWORD", None)
+    ssl_cafile: FilePath | None = _env("KAFKA_SSL_CAFILE", None)
+    ssl_certfile: FilePath | None = _env("KAFKA_SSL_CERTFILE", None)
+    ssl_keyfile: FilePath | None = _env("KAFKA_SSL_KEYFILE", None)
+    ssl_key_password: SecretStr | None = _env("KAFKA_SSL_KEY_PASSWORD", None)
 
     @field_validator("security_protocol", "sasl_mechanism", mode="before")
     @classmethod

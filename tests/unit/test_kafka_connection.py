@@ -172,3 +172,4 @@ def test_an_encrypted_key_needs_its_password(env: pytest.MonkeyPatch, pki: Pki, 
 def test_a_plaintext_bootstrap_string_ignores_the_environment(env: pytest.MonkeyPatch, pki: Pki) -> None:
     _sasl_ssl(env, pki)
     assert as_connection("h:9092").security_protocol == "PLAINTEXT"
+
