@@ -84,6 +84,14 @@ def test_ssl_with_a_client_certificate_is_mtls_and_plaintext_has_nothing(env: py
     assert broker_credentials(plain) is None
 
 
+def test_sasl_without_tls() -> None:
+    sasl_plaintext = KafkaConnection(bootstrap_servers="h:1", security_protocol="SASL_PLAINTEXT",
+                                     sasl_mechanism="PLAIN", sasl_username="u", sasl_password="p")
+    credentials = broker_credentials(sasl_plaintext)
+    assert (credentials.protocol.value, credentials.ssl_context) == ("SASL_PLAINTEXT", None)
+    assert sasl_plaintext.aiokafka()["ssl_context"] is None and "ssl_context" not in sasl_plaintext.kafka_python()
+
+
 def test_every_deployable_reads_the_same_variables(env: pytest.MonkeyPatch, pki: Pki) -> None:
     _sasl_ssl(env, pki)
     env.setenv("DATABASE_URL", "postgresql://u@h/db")
