@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 
 from schemas.kafka_connection import KafkaConnection, KafkaLoginFailed, login_failed_message
 
@@ -25,7 +26,9 @@ def check_login(kafka: KafkaConnection, timeout_s: float = 10.0) -> None:
     """Raise KafkaLoginFailed when the broker refuses this client's TLS handshake or SASL login."""
     if kafka.security_protocol == "PLAINTEXT":
         return
-    asyncio.run(_check(kafka, timeout_s))
+    # In a thread of its own: the caller's event loop (Faust's, which starts next) is left as it was.
+    with ThreadPoolExecutor(1, thread_name_prefix="kafka-login") as pool:
+        pool.submit(asyncio.run, _check(kafka, timeout_s)).result()
 
 
 async def _check(kafka: KafkaConnection, timeout_s: float) -> None:
