@@ -1,7 +1,7 @@
 """Configuration of the producer, read once from the environment and passed down.
 
-Connection settings shared by every deployable use the KAFKA_* names (KAFKA_BOOTSTRAP_SERVERS,
-KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CAFILE); the topic is ENRICHLOG_EVENTS_TOPIC;
+The connection settings are those of every deployable (KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL,
+KAFKA_SASL_*, KAFKA_SSL_*: schemas.kafka_connection, inherited); the topic is ENRICHLOG_EVENTS_TOPIC;
 producer tuning is ENRICHLOG_PRODUCER_*. Each field's environment name is its validation alias,
 so a validation error names the variable (`ENRICHLOG_PRODUCER_LINGER_MS: Input should be ...`).
 Fields can also be passed by name in code: `ProducerSettings(bootstrap_servers="...")`.
@@ -9,12 +9,12 @@ Fields can also be passed by name in code: `ProducerSettings(bootstrap_servers="
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
+from schemas.kafka_connection import KafkaConnection
 from schemas.topic_names import topic_name_problem
 
 _P = "ENRICHLOG_PRODUCER_"
@@ -24,22 +24,13 @@ def _env(name: str, default: Any, **constraints: Any) -> Any:
     return Field(default, validation_alias=name, **constraints)
 
 
-class ProducerSettings(BaseSettings):
+class ProducerSettings(KafkaConnection):
     """Everything the Kafka publisher needs. acks is always 'all' (not configurable)."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    bootstrap_servers: Annotated[str, Field(min_length=1, validation_alias="KAFKA_BOOTSTRAP_SERVERS")]
     topic: str = _env("ENRICHLOG_EVENTS_TOPIC", "enrichment.job-events")
     client_id: str = _env(f"{_P}CLIENT_ID", "enrichlog-producer", min_length=1, max_length=200)
-
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = _env(
-        "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = _env(
-        "KAFKA_SASL_MECHANISM", None)
-    sasl_username: str | None = _env("KAFKA_SASL_USERNAME", None)
-    sasl_password: SecretStr | None = _env("KAFKA_SASL_PASSWORD", None)
-    ssl_cafile: Path | None = _env("KAFKA_SSL_CAFILE", None)
 
     enable_idempotence: bool = _env(f"{_P}ENABLE_IDEMPOTENCE", True)
     compression_type: Literal["none", "gzip", "lz4", "zstd", "snappy"] = _env(
@@ -78,17 +69,6 @@ class ProducerSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        sasl = self.security_protocol.startswith("SASL_")
-        if sasl and not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
-            raise ValueError(
-                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs KAFKA_SASL_MECHANISM, "
-                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
-            )
-        if not sasl and self.sasl_mechanism:
-            raise ValueError(
-                f"KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL={self.security_protocol} "
-                "is not SASL_PLAINTEXT or SASL_SSL"
-            )
         if self.reconnect_backoff_max_ms < self.reconnect_backoff_ms:
             raise ValueError(
                 f"ENRICHLOG_PRODUCER_RECONNECT_BACKOFF_MAX_MS ({self.reconnect_backoff_max_ms}) must be at "
@@ -121,20 +101,10 @@ class ProducerSettings(BaseSettings):
 
     def admin_config(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's KafkaAdminClient: the connection settings."""
-        config: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap_servers.split(","),
+        return {
+            **self.kafka_python(),
             "client_id": self.client_id,
             "request_timeout_ms": self.request_timeout_ms,
             "reconnect_backoff_ms": self.reconnect_backoff_ms,
             "reconnect_backoff_max_ms": self.reconnect_backoff_max_ms,
-            "security_protocol": self.security_protocol,
         }
-        if self.sasl_mechanism:
-            config["sasl_mechanism"] = self.sasl_mechanism
-            config["sasl_plain_username"] = self.sasl_username
-            config["sasl_plain_password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else None
-            )
-        if self.ssl_cafile:
-            config["ssl_cafile"] = str(self.ssl_cafile)
-        return config

@@ -30,6 +30,7 @@ from projector.faust_batching import BatchingApp, Taken, ack_fetched, take_batch
 from projector.membership import PromptTableManager
 from projector.pipeline import BatchHandler, Decoded
 from projector.settings import ProjectorSettings
+from schemas.kafka_connection import KafkaConnection
 
 log = logging.getLogger("projector.app")
 
@@ -40,7 +41,8 @@ def create_app(
 ) -> faust.App:
     app = BatchingApp(
         settings.consumer_group,
-        broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
+        broker=[f"kafka://{h}" for h in settings.hosts()],
+        broker_credentials=broker_credentials(settings.connection()),
         store="memory://",
         key_serializer="raw",
         value_serializer="raw",
@@ -104,6 +106,17 @@ def create_app(
             await handler.store.close()
 
     return app
+
+
+def broker_credentials(kafka: KafkaConnection) -> Any:
+    """Faust's form of the connection's TLS and SASL settings (its aiokafka consumer, producer and
+    topic creation all read them): SASL credentials, carrying the TLS context for SASL_SSL; the TLS
+    context alone for SSL; None for PLAINTEXT."""
+    context = kafka.ssl_context()
+    if kafka.sasl_mechanism:
+        return faust.SASLCredentials(username=kafka.sasl_username, ssl_context=context, mechanism=kafka.sasl_mechanism,
+                                     password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None)
+    return context
 
 
 def _crash_on_failure(app: faust.App, task: asyncio.Task[None]) -> None:

@@ -35,6 +35,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooL
 from projector.deadletter import DeadLetter, Record, dead_letter_record
 from projector.errors import DeadLetterError
 from projector.metrics import Metrics
+from schemas.kafka_connection import KafkaConnection, as_connection
 
 log = logging.getLogger("projector.deadletter")
 
@@ -63,12 +64,12 @@ class Backoff:
     max_s: float = 5.0
 
 
-async def read_limits(bootstrap_servers: str, topic: str, timeout_s: float) -> Limits:
+async def read_limits(kafka: KafkaConnection | str, topic: str, timeout_s: float) -> Limits:
     """The dead-letter topic's `max.message.bytes` and the brokers' `message.max.bytes`."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(**as_connection(kafka).aiokafka(), request_timeout_ms=int(timeout_s * 1000))
     await admin.start()
     try:
         brokers = [str(b["node_id"]) for b in (await admin.describe_cluster())["brokers"]]
@@ -97,7 +98,7 @@ class KafkaDeadLetters:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaConnection | str,
         topic: str,
         *,
         metrics: Metrics | None = None,
@@ -105,7 +106,7 @@ class KafkaDeadLetters:
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = as_connection(kafka)
         self.topic = topic
         self.metrics = metrics or Metrics()
         self.timeout_s = timeout_s
@@ -217,7 +218,7 @@ class KafkaDeadLetters:
 
     async def _ready(self) -> tuple[Any, Limits]:
         if self.limits is None:
-            self.limits = await asyncio.wait_for(read_limits(self.bootstrap_servers, self.topic, self.timeout_s),
+            self.limits = await asyncio.wait_for(read_limits(self.kafka, self.topic, self.timeout_s),
                                                  self.timeout_s * 2)
             log.info("dead-letter topic limits", extra={
                 "dlq_topic": self.topic, "record_bytes": self.limits.record_bytes,
@@ -227,7 +228,7 @@ class KafkaDeadLetters:
             from aiokafka import AIOKafkaProducer
 
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap_servers,
+                **self.kafka.aiokafka(),
                 acks="all",
                 enable_idempotence=False,
                 request_timeout_ms=int(self.timeout_s * 1000),

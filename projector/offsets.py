@@ -34,7 +34,8 @@ from typing import Any
 import psycopg
 
 from projector.errors import ProjectorError
-from projector.topics import topic_id
+from projector.topics import Kafka, topic_id
+from schemas.kafka_connection import as_connection
 
 log = logging.getLogger("projector.offsets")
 
@@ -73,14 +74,14 @@ def stale_reason(topic: str, recorded_id: uuid.UUID | None, current_id: uuid.UUI
     return None
 
 
-def reconcile(bootstrap: str, database_url: str, topic: str, group: str) -> list[Rewind]:
+def reconcile(kafka: Kafka, database_url: str, topic: str, group: str) -> list[Rewind]:
     """Drop the group's positions if they are another topic's, then rewind the group's committed
     offsets that are ahead of the table; the rewinds done."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
     from kafka.structs import OffsetAndMetadata
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+    consumer = KafkaConsumer(**as_connection(kafka).kafka_python(), group_id=group, enable_auto_commit=False,
                              allow_auto_create_topics=False)  # as the projector's consumer (consumer_client)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -90,7 +91,7 @@ def reconcile(bootstrap: str, database_url: str, topic: str, group: str) -> list
         # round, a member's progress in between looked like a table behind Kafka).
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         committed_offsets = {tp.partition: consumer.committed(tp) for tp in tps}
-        current_id = topic_id(bootstrap, topic)
+        current_id = topic_id(kafka, topic)
 
         def end_offsets() -> dict[int, int]:
             return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()} if tps else {}

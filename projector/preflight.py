@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import psycopg
 
 from projector.errors import ProjectorError
+from projector.kafka_login import check_login
 from projector.settings import ProjectorSettings
 from projector.topics import TopicPartitions, partition_counts
+from schemas.kafka_connection import KafkaLoginFailed
 
 
 class ServicesUnavailable(ProjectorError):
@@ -35,11 +37,13 @@ def check_services(settings: ProjectorSettings, timeout_s: float = 10.0) -> Read
     """Both services asked, each within `timeout_s`. Raises ServicesUnavailable naming every
     service that failed (unreachable, or the database not migrated)."""
     failures: list[str] = []
-    bootstrap = settings.kafka_bootstrap_servers
+    kafka = settings.connection()
+    bootstrap = kafka.bootstrap_servers
     counts: dict[str, int | None] = {}
     try:
-        counts = partition_counts(bootstrap, [settings.events_topic, settings.dlq_topic], timeout_s)
-    except ProjectorError as exc:
+        check_login(kafka, timeout_s)
+        counts = partition_counts(kafka, [settings.events_topic, settings.dlq_topic], timeout_s)
+    except (ProjectorError, KafkaLoginFailed) as exc:
         failures.append(str(exc))
     database = _database(settings.database_url.get_secret_value(), timeout_s, failures)
     if failures:

@@ -38,8 +38,9 @@ from projector.errors import ProjectorError, RebuildError
 from projector.rows import COLUMNS, JobRow, project_all
 from projector.state import stored_state_json
 from projector.store import db_values
-from projector.topics import partition_counts, topic_id
+from projector.topics import Kafka, partition_counts, topic_id
 from schemas import EventDecodeError, JobEvent, parse_event
+from schemas.kafka_connection import as_connection
 
 Progress = Callable[[int], None]
 _EXAMPLES = 3
@@ -103,7 +104,7 @@ def _eg(items: Any) -> str:
     return f" (e.g. {'; '.join(shown[:_EXAMPLES])}{more})"
 
 
-def read_events(bootstrap: str, topic: str, until: dict[int, int] | None,
+def read_events(kafka: Kafka, topic: str, until: dict[int, int] | None,
                 progress: Progress | None = None) -> Iterator[tuple[int, int, JobEvent | None]]:
     """(partition, offset, event or None for a bad message) from the start of each partition up to
     `until[partition]` (exclusive), or to the end offsets at call time when `until` is None.
@@ -111,7 +112,7 @@ def read_events(bootstrap: str, topic: str, until: dict[int, int] | None,
     deleted by retention, or its end before the position: a re-created topic)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+    consumer = KafkaConsumer(**as_connection(kafka).kafka_python(), enable_auto_commit=False, group_id=None,
                              max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024,
                              allow_auto_create_topics=False, bootstrap_timeout_ms=10_000)
     try:
@@ -158,11 +159,11 @@ def _holds(topic: str, wanted: dict[Any, int], starts: dict[Any, int], ends: dic
                 f"partition's end ({ends[tp]}): was the topic deleted and created again?")
 
 
-def _require_topic(bootstrap: str, topic: str) -> int:
+def _require_topic(kafka: Kafka, topic: str) -> int:
     """The topic's partition count; RebuildError when there is no such topic."""
-    count = partition_counts(bootstrap, [topic])[topic]
+    count = partition_counts(kafka, [topic])[topic]
     if count is None:
-        raise RebuildError(f"topic {topic} does not exist on the broker at {bootstrap}")
+        raise RebuildError(f"topic {topic} does not exist on the broker at {as_connection(kafka).bootstrap_servers}")
     return count
 
 
@@ -189,9 +190,9 @@ def _positions(conn: psycopg.Connection[Any], consumer: str, topic: str, lock: b
     return {p: o for p, o in rows}
 
 
-def _fold_topic(bootstrap: str, report: CheckReport, progress: Progress | None) -> dict[str, JobRow]:
+def _fold_topic(kafka: Kafka, report: CheckReport, progress: Progress | None) -> dict[str, JobRow]:
     events: list[JobEvent] = []
-    for _, _, event in read_events(bootstrap, report.topic, report.until, progress):
+    for _, _, event in read_events(kafka, report.topic, report.until, progress):
         if event is None:
             report.dead_letters_read += 1
         else:
@@ -250,14 +251,14 @@ def _norm(v: Any) -> Any:
     return v
 
 
-def check(database_url: str, bootstrap: str, topic: str, consumer: str,
+def check(database_url: str, kafka: Kafka, topic: str, consumer: str,
           progress: Progress | None = None) -> CheckReport:
     """Compare the topic's rows with the fold of the topic up to the consumer's positions."""
-    partitions = _require_topic(bootstrap, topic)
+    partitions = _require_topic(kafka, topic)
     with psycopg.connect(database_url, connect_timeout=10) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         report = CheckReport(topic, consumer, _positions(conn, consumer, topic, lock=False), partitions)
-        expected = _fold_topic(bootstrap, report, progress)
+        expected = _fold_topic(kafka, report, progress)
         _compare(conn, "enrichment_logs", expected, report)
     return report
 
@@ -281,7 +282,7 @@ _INSERT_REBUILT = sql.SQL("INSERT INTO enrichment_logs ({cols}) SELECT {cols} FR
 _RECORDED_TOPIC_ID = "SELECT topic_id, recorded_at FROM enrichment_log_topics WHERE consumer = %s AND topic = %s"
 
 
-def _refuse_extra(conn: psycopg.Connection[Any], bootstrap: str, report: CheckReport) -> None:
+def _refuse_extra(conn: psycopg.Connection[Any], kafka: Kafka, report: CheckReport) -> None:
     """Raise RebuildError: rows recorded as the topic's that its replay does not make. Most often they
     were folded from a topic of the same name since deleted and created again (the start-up then
     drops the old topic's positions and records the new topic's id, keeping the rows): their events
@@ -289,7 +290,7 @@ def _refuse_extra(conn: psycopg.Connection[Any], bootstrap: str, report: CheckRe
 
     topic = report.topic
     try:
-        current: Any = topic_id(bootstrap, topic)
+        current: Any = topic_id(kafka, topic)
     except ProjectorError:  # only for the message
         current = None
     row = conn.execute(_RECORDED_TOPIC_ID, (report.consumer, topic)).fetchone()
@@ -306,17 +307,17 @@ def _refuse_extra(conn: psycopg.Connection[Any], bootstrap: str, report: CheckRe
         "remove them")
 
 
-def rebuild(database_url: str, bootstrap: str, topic: str, consumer: str, progress: Progress | None = None,
+def rebuild(database_url: str, kafka: Kafka, topic: str, consumer: str, progress: Progress | None = None,
             announce: Callable[[str], None] | None = None, drop_extra: bool = False) -> CheckReport:
     """Recompute the topic's rows and replace them; `announce` is told the plan before the swap.
     The report compares the table as it was with the rebuilt rows. Raises RebuildError (nothing
     changed) when the rebuilt rows do not check, a job's row is another topic's, or the topic has
     rows its replay does not make and `drop_extra` is false (see `_refuse_extra`)."""
-    partitions = _require_topic(bootstrap, topic)
+    partitions = _require_topic(kafka, topic)
     with psycopg.connect(database_url, connect_timeout=10) as conn:
         # Locked until commit: the group's projector waits, then continues where the rebuilt rows end.
         report = CheckReport(topic, consumer, _positions(conn, consumer, topic, lock=True), partitions)
-        expected = _fold_topic(bootstrap, report, progress)
+        expected = _fold_topic(kafka, report, progress)
         conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (LIKE enrichment_logs INCLUDING DEFAULTS) ON COMMIT DROP")
                      .format(sql.Identifier(_REBUILD)))
         copy_sql = sql.SQL("COPY {} ({}, source_topic) FROM STDIN").format(
@@ -335,7 +336,7 @@ def rebuild(database_url: str, bootstrap: str, topic: str, consumer: str, progre
                 f"{report._foreign()}: one topic's replay cannot recompute them (a job's events belong on one "
                 "topic); nothing swapped")
         if report.extra and not drop_extra:
-            _refuse_extra(conn, bootstrap, report)
+            _refuse_extra(conn, kafka, report)
         if announce is not None:
             announce(report.plan(len(expected)))
         conn.execute(_BUMP_VERSIONS)

@@ -55,14 +55,15 @@ def ensure_topics(settings: ProjectorSettings, timeout_s: float = 30.0) -> Topic
     published first made the broker create the topic with its default) cap how many projector
     processes can share the work: that is logged as a WARNING saying what to do, and the projector
     runs on, since stopping a working pipeline over it would be worse. `project --check` reports it."""
-    bootstrap, events = settings.kafka_bootstrap_servers, settings.events_topic
-    counts = partition_counts(bootstrap, [events, settings.dlq_topic], timeout_s)
+    kafka, events = settings.connection(), settings.events_topic
+    bootstrap = kafka.bootstrap_servers
+    counts = partition_counts(kafka, [events, settings.dlq_topic], timeout_s)
     missing = [t for t, n in counts.items() if n is None]
     if missing:
-        create(bootstrap, missing, settings.topic_partitions, timeout_s)
+        create(kafka, missing, settings.topic_partitions, timeout_s)
     found = counts[events]
     if found is None:  # created just now, by this projector or (a race) by someone else: ask again
-        found = partition_counts(bootstrap, [events], timeout_s)[events] or settings.topic_partitions
+        found = partition_counts(kafka, [events], timeout_s)[events] or settings.topic_partitions
     partitions = TopicPartitions(events, found, settings.topic_partitions)
     if partitions.too_few:
         log.warning(partitions.describe(bootstrap), extra={
@@ -80,7 +81,7 @@ def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler
         store=PostgresStore(settings.database_url.get_secret_value(), consumer=settings.consumer_group,
                             application_name=f"enrichlog-projector {settings.instance_id or ''}".rstrip(),
                             metrics=metrics),
-        dead_letters=KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dlq_topic, metrics=metrics,
+        dead_letters=KafkaDeadLetters(settings.connection(), settings.dlq_topic, metrics=metrics,
                                       timeout_s=settings.dead_letter_timeout_s),
         metrics=metrics,
         retry=RetryPolicy(give_up_after_s=settings.db_retry_timeout_s),
@@ -98,13 +99,17 @@ def run(settings: ProjectorSettings) -> int:
     from projector.app import create_app
 
     configure_logging(settings)
+    from projector.kafka_login import check_login
+
+    kafka = settings.connection()
+    check_login(kafka)  # a refused login or TLS handshake: one line (KafkaLoginFailed), exit 1
     partitions = ensure_topics(settings)
     from projector.offsets import reconcile
     from projector.topic_watch import watch
 
     # The id before the reconciliation: a topic replaced in between is caught by the watch.
-    started_with = topic_id(settings.kafka_bootstrap_servers, settings.events_topic)
-    reconcile(settings.kafka_bootstrap_servers, settings.database_url.get_secret_value(),
+    started_with = topic_id(kafka, settings.events_topic)
+    reconcile(kafka, settings.database_url.get_secret_value(),
               settings.events_topic, settings.consumer_group)
     from projector.membership import claim_instance
 
@@ -114,7 +119,7 @@ def run(settings: ProjectorSettings) -> int:
     metrics.topic_partitions_configured.labels(partitions.topic).set(partitions.configured)
     metrics.serve(settings.metrics_port, settings.metrics_host)
     app = create_app(settings, lambda _app: build_handler(settings, metrics))
-    watch(app, settings.kafka_bootstrap_servers, settings.events_topic, started_with)
+    watch(app, kafka, settings.events_topic, started_with)
     # Logging stays ours (configure_logging): Faust's worker would add a second, plain-text handler
     # and, at WARNING or ERROR, a terminal spinner that lowers the root logger to DEBUG to turn on
     # every record: every debug line of Faust and aiokafka was built, 6% of the projector's CPU at

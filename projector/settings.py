@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from schemas.kafka_connection import KafkaConnection
 from schemas.topic_names import DEAD_LETTER_SUFFIX, MAX_LENGTH, topic_name_problem
 
 DEFAULT_EVENTS_TOPIC = "enrichment.job-events"
@@ -72,15 +73,12 @@ def with_password_file(url: str, path: Path, variable: str = "DATABASE_URL") -> 
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-class ProjectorSettings(BaseSettings):
-    """12-factor settings. Names are the environment variables (case-insensitive)."""
+class ProjectorSettings(KafkaConnection):
+    """12-factor settings. Names are the environment variables (case-insensitive). The KAFKA_* ones
+    (where the brokers are, TLS, SASL) are schemas.kafka_connection's, as the producers' are."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    kafka_bootstrap_servers: str = Field(
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
-        min_length=1,
-    )
     # Before database_url: its validator merges the file's password into the URL.
     database_password_file: Path | None = Field(
         None, validation_alias=AliasChoices("DATABASE_PASSWORD_FILE", "database_password_file"),
@@ -184,6 +182,10 @@ class ProjectorSettings(BaseSettings):
         if password_file is not None:
             return SecretStr(with_password_file(v.get_secret_value(), password_file))
         return v
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return self.bootstrap_servers
 
     @property
     def dlq_topic(self) -> str:

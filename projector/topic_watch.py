@@ -21,7 +21,8 @@ import uuid
 from typing import Any
 
 from projector.errors import ProjectorError
-from projector.topics import admin_client, described_topic_id
+from projector.topics import Kafka, admin_client, described_topic_id
+from schemas.kafka_connection import as_connection
 
 log = logging.getLogger("projector.topic_watch")
 
@@ -42,7 +43,7 @@ def change(topic: str, started_with: uuid.UUID, found: uuid.UUID | None) -> Topi
                          "the new topic from its start")
 
 
-def watch(app: Any, bootstrap: str, topic: str, started_with: uuid.UUID | None,
+def watch(app: Any, kafka: Kafka, topic: str, started_with: uuid.UUID | None,
           interval_s: float = INTERVAL_S) -> None:
     """Add the watch to the Faust app as a timer. No id at start (a broker or client without topic
     ids): nothing to compare, no watch."""
@@ -51,12 +52,13 @@ def watch(app: Any, bootstrap: str, topic: str, started_with: uuid.UUID | None,
                     "is not detected", extra={"topic": topic})
         return
 
+    bootstrap = as_connection(kafka).bootstrap_servers
     missing = [0]  # checks in a row that found no such topic
     admin: list[Any] = []  # one client for the watch's lifetime, made again after an error
 
     def ask() -> uuid.UUID | None:
         if not admin:
-            admin.append(admin_client(bootstrap, interval_s))
+            admin.append(admin_client(kafka, interval_s))
         try:
             return described_topic_id(admin[0], bootstrap, topic, interval_s)
         except ProjectorError:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from projector.errors import ProjectorError
+from schemas.kafka_connection import KafkaConnection, as_connection
+
+Kafka = KafkaConnection | str  # a connection, or the bootstrap servers of a plaintext one
 
 _UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
 
@@ -49,25 +52,28 @@ class TopicPartitions:
         return f"topic {self.topic}: {self.found} partitions (ENRICHLOG_TOPIC_PARTITIONS {self.configured})"
 
 
-def admin_client(bootstrap: str, timeout_s: float) -> Any:
+def admin_client(kafka: Kafka, timeout_s: float) -> Any:
     """A kafka-python admin client; KafkaUnavailable when the broker does not answer in time."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    connection = as_connection(kafka)
+    bootstrap = connection.bootstrap_servers
     ms = int(timeout_s * 1000)
     try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=ms, request_timeout_ms=ms,
+        return KafkaAdminClient(**connection.kafka_python(), bootstrap_timeout_ms=ms, request_timeout_ms=ms,
                                 reconnect_backoff_max_ms=1000)
     except KafkaError as exc:
         raise KafkaUnavailable(f"Kafka at {bootstrap} did not answer within {timeout_s:g}s "
                                f"({type(exc).__name__})") from exc
 
 
-def partition_counts(bootstrap: str, topics: list[str], timeout_s: float = 10.0) -> dict[str, int | None]:
+def partition_counts(kafka: Kafka, topics: list[str], timeout_s: float = 10.0) -> dict[str, int | None]:
     """Each topic's partition count, None for a topic that does not exist."""
     from kafka.errors import KafkaError
 
-    admin = admin_client(bootstrap, timeout_s)
+    bootstrap = as_connection(kafka).bootstrap_servers
+    admin = admin_client(kafka, timeout_s)
     try:
         described = admin.describe_topics(topics)
     except KafkaError as exc:
@@ -85,12 +91,12 @@ def partition_counts(bootstrap: str, topics: list[str], timeout_s: float = 10.0)
     return out
 
 
-def create(bootstrap: str, topics: list[str], partitions: int, timeout_s: float = 10.0) -> None:
+def create(kafka: Kafka, topics: list[str], partitions: int, timeout_s: float = 10.0) -> None:
     """Create `topics` with `partitions` partitions each; one that exists meanwhile is left as it is."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = admin_client(bootstrap, timeout_s)
+    admin = admin_client(kafka, timeout_s)
     try:
         with contextlib.suppress(TopicAlreadyExistsError):  # another projector was faster
             admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics])
@@ -98,12 +104,12 @@ def create(bootstrap: str, topics: list[str], partitions: int, timeout_s: float 
         admin.close()
 
 
-def topic_id(bootstrap: str, topic: str, timeout_s: float = 10.0) -> uuid.UUID | None:
+def topic_id(kafka: Kafka, topic: str, timeout_s: float = 10.0) -> uuid.UUID | None:
     """The topic's id (KIP-516: a topic deleted and created again under the same name gets a new
     one); None when the broker or the client does not say, or the topic does not exist."""
-    admin = admin_client(bootstrap, timeout_s)
+    admin = admin_client(kafka, timeout_s)
     try:
-        return described_topic_id(admin, bootstrap, topic, timeout_s)
+        return described_topic_id(admin, as_connection(kafka).bootstrap_servers, topic, timeout_s)
     finally:
         admin.close()
 

@@ -22,11 +22,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def own_broker(name: str, *, heap: str = "512m") -> LocalKafka:
+def own_broker(name: str, *, heap: str = "512m", secured: bool = False) -> LocalKafka:
     """A broker (not started) on free ports in /var/tmp/enrichlog-<name>-<random>; it reuses the
-    session broker's resolved classpath, when there is one, to skip the Maven step."""
+    session broker's resolved classpath, when there is one, to skip the Maven step. `secured`: with
+    a SASL_SSL listener (SCRAM-SHA-512/256 and PLAIN, user `enrichlog`, a password drawn for it) and
+    an mTLS one beside the plaintext one, their CA made for it (`LocalKafka.client_env`)."""
+    extra: dict[str, object] = {}
+    if secured:
+        extra = {"kafka_sasl_ssl_port": free_port(), "kafka_mtls_port": free_port(),
+                 "kafka_sasl_password": f"pw-{uuid.uuid4().hex[:12]}~+@%"}
     settings = ServicesSettings(state_dir=Path(f"/var/tmp/enrichlog-{name}-{uuid.uuid4().hex[:8]}"),
-                                kafka_port=free_port(), kafka_controller_port=free_port(), kafka_heap=heap)
+                                kafka_port=free_port(), kafka_controller_port=free_port(), kafka_heap=heap,
+                                **extra)  # type: ignore[arg-type]
     broker = LocalKafka(settings)
     broker.home.mkdir(parents=True, exist_ok=True)
     for cached in Path(ServicesSettings().state_dir, "kafka").glob("classpath-*.txt"):

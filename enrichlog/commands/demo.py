@@ -25,6 +25,7 @@ from enrichlog.cli import emit_json
 
 if TYPE_CHECKING:
     from producers.workload import WorkloadConfig
+    from schemas.kafka_connection import KafkaConnection
 
 DEMO_TOPIC = "enrichment.job-events.demo"
 DEMO_GROUP = "enrichment-log-demo"
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.chains <= 200:
         raise ValueError(f"--chains must be between 1 and 200, got {args.chains}")
     from enrichlog import services
+    from schemas.kafka_connection import KafkaConnection, plaintext
 
     # Wide enough for the tables when the output is not a terminal (a log, a CI run, a pipe).
     width = None if sys.stdout.isatty() else 160
@@ -76,12 +78,14 @@ def run(args: argparse.Namespace) -> int:
     started = [] if local is None else [
         s for s in (services.LocalKafka(local), services.LocalPostgres(local)) if not s.running()]
     try:
-        if local is not None:
+        if local is None:  # the services named: the KAFKA_* variables say how to connect
+            kafka = KafkaConnection()
+        else:
             with console.status("starting Kafka and PostgreSQL…"):
                 endpoints = services.up(local)
-            bootstrap, database_url = endpoints.bootstrap_servers, endpoints.database_url
-        assert bootstrap and database_url
-        return _demo(args, console, bootstrap, database_url)
+            kafka, database_url = plaintext(endpoints.bootstrap_servers), endpoints.database_url
+        assert database_url
+        return _demo(args, console, kafka, database_url)
     finally:
         if started and not args.keep_running:
             for service in started:
@@ -90,10 +94,13 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"stopped the local {names} this demo started (--keep-running leaves them running)")
 
 
-def _demo(args: argparse.Namespace, console: Console, bootstrap: str, database_url: str) -> int:
+def _demo(args: argparse.Namespace, console: Console, kafka: KafkaConnection, database_url: str) -> int:
     from enrichlog.migrate import migrate
+    from projector.kafka_login import check_login
 
-    console.print(f"[bold]kafka[/] {bootstrap}   [bold]postgres[/] {database_url}")
+    bootstrap = kafka.bootstrap_servers
+    check_login(kafka)
+    console.print(f"[bold]kafka[/] {kafka.describe()}   [bold]postgres[/] {database_url}")
     report = migrate(database_url)
     console.print(f"migrations: {', '.join(report.applied) or 'up to date'}")
 
@@ -104,14 +111,14 @@ def _demo(args: argparse.Namespace, console: Console, bootstrap: str, database_u
     from projector.service import ensure_topics
     from projector.settings import ProjectorSettings
 
-    ensure_topics(ProjectorSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,
+    ensure_topics(ProjectorSettings(**dict(kafka), database_url=database_url,
                                     events_topic=DEMO_TOPIC, topic_partitions=3))
     with log_path.open("ab") as log:
         projector = subprocess.Popen([sys.executable, "-m", "enrichlog.cli", "project"], env=env,
                                      stdout=log, stderr=subprocess.STDOUT)
     try:
-        failed_root = _stream(console, bootstrap, args.chains)
-        _wait_projected(console, database_url, bootstrap, projector, log_path)
+        failed_root = _stream(console, kafka, args.chains)
+        _wait_projected(console, database_url, kafka, projector, log_path)
         _show(console, database_url, failed_root, as_json=args.json)
     finally:
         if not args.keep_running:
@@ -120,14 +127,14 @@ def _demo(args: argparse.Namespace, console: Console, bootstrap: str, database_u
     return 0
 
 
-def _stream(console: Console, bootstrap: str, chains: int) -> str:
+def _stream(console: Console, kafka: KafkaConnection, chains: int) -> str:
     from producers import KafkaPublisher, ProducerSettings
     from producers.workload import generate_events, run_workload
 
     run_id = f"demo-{uuid.uuid4().hex[:6]}"
     seed = _pick_seed(chains, run_id)
     failed = next(e for e in generate_events(_config(chains, seed, run_id)) if e.kind == "job.failed")
-    settings = ProducerSettings(bootstrap_servers=bootstrap, topic=DEMO_TOPIC)
+    settings = ProducerSettings(**dict(kafka), topic=DEMO_TOPIC)
     with console.status(f"streaming {chains} simulated chains…"), KafkaPublisher(settings) as publisher:
         summary = run_workload(_config(chains, seed, run_id), publisher)
         publisher.flush(30)
@@ -136,12 +143,12 @@ def _stream(console: Console, bootstrap: str, chains: int) -> str:
     return failed.root_job_id
 
 
-def _wait_projected(console: Console, database_url: str, bootstrap: str, projector: subprocess.Popen[bytes],
+def _wait_projected(console: Console, database_url: str, kafka: KafkaConnection, projector: subprocess.Popen[bytes],
                     log_path: Path) -> None:
     import psycopg
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka.kafka_python(), group_id=None, enable_auto_commit=False)
     tps = [TopicPartition(DEMO_TOPIC, p) for p in consumer.partitions_for_topic(DEMO_TOPIC) or ()]
     ends = {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
     consumer.close()

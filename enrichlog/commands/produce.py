@@ -159,7 +159,10 @@ def _summary(settings: ProducerSettings, summary: WorkloadSummary | None, stats:
 
 
 def run(args: argparse.Namespace) -> int:
+    from projector.kafka_login import check_login
+
     settings = _settings(args)
+    check_login(settings.connection(), args.connect_timeout)  # a refused login: one line, exit 1
     _ensure_topic(settings)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     config = WorkloadConfig(

@@ -32,9 +32,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from projector import rebuild
+    from projector.kafka_login import check_login
 
     quiet_kafka_client(args)
     settings = ProjectorSettings()
+    check_login(settings.connection())  # a refused login: one line, exit 1
     topic = args.topic or settings.events_topic
     consumer = args.consumer or settings.consumer_group
     console = Console(stderr=True)
@@ -47,11 +49,11 @@ def run(args: argparse.Namespace) -> int:
         def progress(n: int) -> None:
             status.update(f"reading the topic… {n:,} messages")
 
-        database_url, bootstrap = settings.database_url.get_secret_value(), settings.kafka_bootstrap_servers
+        database_url, kafka = settings.database_url.get_secret_value(), settings.connection()
         if args.check:
-            report = rebuild.check(database_url, bootstrap, topic, consumer, progress)
+            report = rebuild.check(database_url, kafka, topic, consumer, progress)
         else:
-            report = rebuild.rebuild(database_url, bootstrap, topic, consumer, progress, announce,
+            report = rebuild.rebuild(database_url, kafka, topic, consumer, progress, announce,
                                      drop_extra=args.drop_extra)
     elapsed = time.monotonic() - started
     if args.json:

@@ -15,8 +15,10 @@ class ServiceError(RuntimeError):
     """A local service could not be started, reached or stopped; the message says which and why."""
 
 
-def run(cmd: Sequence[str], *, what: str, timeout: float = 300, cwd: Path | None = None) -> str:
-    """Run a command to completion; raise ServiceError with its output when it fails."""
+def run(cmd: Sequence[str], *, what: str, timeout: float = 300, cwd: Path | None = None,
+        secrets: Sequence[str] = ()) -> str:
+    """Run a command to completion; raise ServiceError with its output when it fails (`secrets`, as
+    the SCRAM password in the storage tool's arguments, are left out of the message)."""
     try:
         done = subprocess.run(
             list(cmd), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
@@ -24,11 +26,17 @@ def run(cmd: Sequence[str], *, what: str, timeout: float = 300, cwd: Path | None
     except FileNotFoundError as exc:
         raise ServiceError(f"{what}: command not found: {cmd[0]}") from exc
     except subprocess.TimeoutExpired as exc:
-        raise ServiceError(f"{what}: timed out after {timeout:.0f}s: {' '.join(cmd)}") from exc
+        raise ServiceError(_hidden(f"{what}: timed out after {timeout:.0f}s: {' '.join(cmd)}", secrets)) from exc
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip()[-2000:]
-        raise ServiceError(f"{what} failed (exit {done.returncode}): {tail}")
+        raise ServiceError(_hidden(f"{what} failed (exit {done.returncode}): {tail}", secrets))
     return done.stdout
+
+
+def _hidden(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

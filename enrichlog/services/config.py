@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +30,25 @@ class ServicesSettings(BaseSettings):
     # Maven's local repository (-Dmaven.repo.local); None: Maven's default (~/.m2/repository).
     maven_repo_local: Path | None = None
     java: str = "java"
+    # Secured listeners beside the plaintext one, off unless a port is given (the dev services stay
+    # as they are): SASL_SSL with SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN for one user, and SSL that
+    # requires a client certificate (mTLS). Their CA and certificates are made under the state
+    # directory (enrichlog.services.tls); the user's password, when not given, is drawn once and
+    # kept there too (kafka/tls/sasl-password). SCRAM users are created when the storage is
+    # formatted: a broker formatted without them keeps its users until its state directory is removed.
+    kafka_sasl_ssl_port: int | None = Field(None, ge=1, le=65535)
+    kafka_mtls_port: int | None = Field(None, ge=1, le=65535)
+    kafka_sasl_username: str = Field("enrichlog", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    kafka_sasl_password: SecretStr | None = None
+
+    @field_validator("kafka_sasl_password")
+    @classmethod
+    def _scram_password(cls, v: SecretStr | None) -> SecretStr | None:
+        # Kafka's storage tool reads SCRAM users as `name=...,password=...`: no ',', '=', '[' or ']' in it.
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_.~+@%-]{8,200}", v.get_secret_value()):
+            raise ValueError("must be 8 to 200 letters, digits or _ . ~ + @ % - (Kafka's storage tool reads it "
+                             "inside name=...,password=...)")
+        return v
 
     @property
     def bootstrap_servers(self) -> str:

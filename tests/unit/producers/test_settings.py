@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+from enrichlog.services.tls import make_pki
 from producers import ProducerSettings
 from schemas import describe
 
@@ -70,7 +74,8 @@ def test_bad_values_name_the_variable(
     assert message in text
 
 
-def test_sasl_needs_credentials_and_keeps_the_password_secret(clean_env: pytest.MonkeyPatch) -> None:
+def test_sasl_needs_credentials_and_keeps_the_password_secret(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "tls")
     clean_env.setenv("KAFKA_BOOTSTRAP_SERVERS", "k:9093")
     clean_env.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     with pytest.raises(ValidationError, match="needs KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME"):
@@ -78,16 +83,18 @@ def test_sasl_needs_credentials_and_keeps_the_password_secret(clean_env: pytest.
     clean_env.setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
     clean_env.setenv("KAFKA_SASL_USERNAME", "svc")
     clean_env.setenv("KAFKA_SASL_PASSWORD", "hunter2")
-    clean_env.setenv("KAFKA_SSL_CAFILE", "/etc/ssl/ca.pem")
+    clean_env.setenv("KAFKA_SSL_CAFILE", str(pki.ca_file))
     settings = ProducerSettings()
     assert "hunter2" not in repr(settings)
     config = settings.kafka_config()
     assert config["sasl_plain_password"] == "hunter2"
-    assert config["ssl_cafile"] == "/etc/ssl/ca.pem"
+    assert (config["security_protocol"], config["sasl_mechanism"]) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert isinstance(config["ssl_context"], ssl.SSLContext)
+    assert config["ssl_context"].check_hostname
 
 
 def test_sasl_mechanism_without_sasl_protocol_is_rejected() -> None:
-    with pytest.raises(ValidationError, match="is not SASL_PLAINTEXT or SASL_SSL"):
+    with pytest.raises(ValidationError, match="KAFKA_SASL_MECHANISM set but KAFKA_SECURITY_PROTOCOL=PLAINTEXT"):
         ProducerSettings(bootstrap_servers="k:9092", sasl_mechanism="PLAIN")
 
 
