@@ -66,6 +66,20 @@ def quiet_kafka_client(args: argparse.Namespace) -> None:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
+def reach_services(bootstrap: str, database_url: str, timeout_s: float, what: str) -> None:
+    """Kafka and PostgreSQL answer, each within `timeout_s`; else the one line saying which does not
+    (projector.unreachable): nothing listening, no answer, a login refused, a broker that says nothing."""
+    import time
+
+    from projector.topics import admin_client
+    from projector.unreachable import reach_kafka, reach_postgres
+
+    started = time.monotonic()
+    reach_kafka(bootstrap, timeout_s, what)
+    admin_client(bootstrap, max(1.0, timeout_s - (time.monotonic() - started))).close()
+    reach_postgres(database_url, timeout_s, what)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -125,6 +125,7 @@ class ProducerSettings(BaseSettings):
             "bootstrap_servers": self.bootstrap_servers.split(","),
             "client_id": self.client_id,
             "request_timeout_ms": self.request_timeout_ms,
+            "bootstrap_timeout_ms": self.request_timeout_ms,  # kafka-python's admin default: 30 s
             "reconnect_backoff_ms": self.reconnect_backoff_ms,
             "reconnect_backoff_max_ms": self.reconnect_backoff_max_ms,
             "security_protocol": self.security_protocol,

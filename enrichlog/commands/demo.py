@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from enrichlog.cli import emit_json
+from enrichlog.cli import emit_json, quiet_kafka_client, reach_services
 
 if TYPE_CHECKING:
     from producers.workload import WorkloadConfig
@@ -33,6 +33,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chains", type=int, default=6, help="simulated chains to stream (1-200, default 6)")
     parser.add_argument("--json", action="store_true", help="print the roots page and the timeline as JSON")
     parser.add_argument("--keep-running", action="store_true", help="leave the projector running afterwards")
+    parser.add_argument("--connect-timeout", type=float, default=30.0, metavar="S",
+                        help="how long to wait for the Kafka and PostgreSQL named by KAFKA_BOOTSTRAP_SERVERS and "
+                             "DATABASE_URL to answer (default 30)")
     parser.set_defaults(handler=run)
 
 
@@ -65,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from enrichlog import services
     from enrichlog.migrate import migrate
 
+    quiet_kafka_client(args)
+
     # Wide enough for the tables when the output is not a terminal (a log, a CI run, a pipe).
     width = None if sys.stdout.isatty() else 160
     console = Console(stderr=args.json, width=width)
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if not (bootstrap and database_url):
             endpoints = services.up()
             bootstrap, database_url = endpoints.bootstrap_servers, endpoints.database_url
+        reach_services(bootstrap, database_url, args.connect_timeout, "run the demo")
     console.print(f"[bold]kafka[/] {bootstrap}   [bold]postgres[/] {database_url}")
     report = migrate(database_url)
     console.print(f"migrations: {', '.join(report.applied) or 'up to date'}")
@@ -85,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from projector.settings import ProjectorSettings
 
     ensure_topics(ProjectorSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,
-                                    events_topic=DEMO_TOPIC, topic_partitions=3))
+                                    events_topic=DEMO_TOPIC, topic_partitions=3), args.connect_timeout)
     with log_path.open("ab") as log:
         projector = subprocess.Popen([sys.executable, "-m", "enrichlog.cli", "project"], env=env,
                                      stdout=log, stderr=subprocess.STDOUT)
