@@ -7,7 +7,8 @@ ERROR lines a second. Here:
 
 1. `LibraryNoise`, a filter on the log handler, keeps those records (aiokafka, kafka-python, Faust,
    mode, and our copy of aiokafka's metadata request) out of the log and tells `Outages` that Kafka
-   may be away; the store's retries tell it the same of PostgreSQL (`suspect`).
+   may be away; the store's retries tell it the same of PostgreSQL (`suspect`), and psycopg's
+   records are kept out while PostgreSQL is away.
 2. A thread probes each suspected service (Kafka: a TCP connection to a bootstrap server;
    PostgreSQL: a connection) once a second, so the verdict is the probe's, never a library's guess.
 3. The first failed probe logs one ERROR (`outage: gone`, with the cause); while the service stays
@@ -34,7 +35,8 @@ from projector.unreachable import split_servers, tcp_probe
 
 log = logging.getLogger("projector.outages")
 
-LIBRARIES = ("aiokafka", "kafka", "faust", "mode", "projector.consumer_client")
+LIBRARIES = ("aiokafka", "kafka", "faust", "mode", "projector.consumer_client")  # Kafka's
+DATABASE_LIBRARIES = ("psycopg",)  # kept out only while PostgreSQL is away (a broken pipeline's clean-up)
 # What the libraries say of a broker away (or of the group's state after it was): kept out of the log.
 _KAFKA_AWAY = re.compile(
     r"Unable connect to node|Unable to (update|request) metadata|NodeNotReadyError|KafkaConnectionError|"
@@ -188,14 +190,18 @@ def postgres_probe(url: str, timeout_s: int = 2) -> Probe:
 
 
 class LibraryNoise(logging.Filter):
-    """Keeps the client libraries' records of a broker away out of the log, and tells `outages`."""
+    """Keeps the client libraries' records of a service away out of the log, and tells `outages`."""
 
     def __init__(self, outages: Outages, service: str = "Kafka") -> None:
         super().__init__()
         self.outages, self.service = outages, service
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING or not record.name.startswith(LIBRARIES):
+        if record.levelno < logging.WARNING:
+            return True
+        if record.name.startswith(DATABASE_LIBRARIES):
+            return not self.outages.troubled("PostgreSQL")
+        if not record.name.startswith(LIBRARIES):
             return True
         message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
