@@ -10,7 +10,8 @@ ERROR lines a second. Here:
    may be away; the store's retries tell it the same of PostgreSQL (`suspect`), and psycopg's
    records are kept out while PostgreSQL is away.
 2. A thread probes each suspected service (Kafka: a TCP connection to a bootstrap server;
-   PostgreSQL: a connection) once a second, so the verdict is the probe's, never a library's guess.
+   PostgreSQL: a connection) once a second, so the verdict is the probe's, never a library's guess;
+   the others every `idle_probe_s`, so that a service nobody uses at the moment is found gone too.
 3. The first failed probe logs one ERROR (`outage: gone`, with the cause); while the service stays
    away, one reminder per `reminder_s` (`outage: still-gone`); the first probe that succeeds logs
    one WARNING (`outage: back`, `away_s`: since the first sign of the outage).
@@ -54,10 +55,12 @@ class _Service:
     name: str
     address: str
     probe: Probe
+    waiting: str  # what the projector does meanwhile
     suspected_at: float | None = None  # the first sign of trouble not yet judged
     cause: str = ""
     gone_at: float | None = None  # since when it is away (the first sign)
     reminded_at: float = 0.0
+    probed_at: float = 0.0
     settled_at: float = 0.0  # until when the aftermath of an outage is kept out of the log
     kept_out: int = 0  # records kept out while the service answered
     first_kept_out: str = ""
@@ -69,14 +72,16 @@ class Outages:
     """The state of each service the projector needs, judged by probes, logged on change."""
 
     def __init__(self, reminder_s: float = 30.0, *, settle_s: float = 60.0, interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 idle_probe_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.reminder_s, self.settle_s, self.interval_s, self.clock = reminder_s, settle_s, interval_s, clock
+        self.idle_probe_s = idle_probe_s
         self.services: dict[str, _Service] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def watch(self, name: str, address: str, probe: Probe) -> None:
-        self.services[name] = _Service(name, address, probe)
+    def watch(self, name: str, address: str, probe: Probe,
+              waiting: str = "the projector waits for it (nothing is acknowledged meanwhile)") -> None:
+        self.services[name] = _Service(name, address, probe, waiting)
 
     def suspect(self, name: str, cause: str) -> None:
         """A sign that `name` may be away (any thread): the next probe judges."""
@@ -104,10 +109,20 @@ class Outages:
             service.kept_out += 1
 
     def check(self) -> None:
-        """Probe what is suspected or away; log what changed (the thread calls it every `interval_s`)."""
+        """Probe what is suspected or away, and the rest every `idle_probe_s` (a service nobody uses
+        at the moment, PostgreSQL while no batch comes, is found gone too); log what changed. The
+        thread calls it every `interval_s`."""
         for service in self.services.values():
+            now = self.clock()
             if service.suspected_at is not None or service.gone_at is not None:
+                service.probed_at = now
                 self._judge(service, service.probe())
+            elif now - service.probed_at >= self.idle_probe_s:
+                service.probed_at = now
+                cause = service.probe()
+                if cause is not None:
+                    self.suspect(service.name, cause)
+                    self._judge(service, cause)
             self._say_kept_out(service)
 
     def _judge(self, service: _Service, cause: str | None) -> None:
@@ -126,8 +141,8 @@ class Outages:
                 service.gone_at = service.suspected_at or now
                 service.suspected_at, service.cause, service.reminded_at = None, cause, now
                 service.kept_out = 0  # what was kept out so far was this outage's
-                log.error(f"{service.name} at {service.address} is gone: {cause}; the projector waits for it "
-                          f"(nothing is acknowledged meanwhile) and says so again every {self.reminder_s:g}s",
+                log.error(f"{service.name} at {service.address} is gone: {cause}; {service.waiting}; said again "
+                          f"every {self.reminder_s:g}s while it is",
                           extra={"outage": "gone", "service": service.name, "address": service.address,
                                  "cause": cause})
             elif now - service.reminded_at >= self.reminder_s:

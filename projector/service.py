@@ -64,7 +64,9 @@ def watch_outages(settings: ProjectorSettings, handler: logging.Handler) -> Outa
     outages = Outages(settings.outage_reminder_s)
     outages.watch("Kafka", settings.kafka_bootstrap_servers, kafka_probe(settings.kafka_bootstrap_servers))
     url = settings.database_url.get_secret_value()
-    outages.watch("PostgreSQL", redact(url), postgres_probe(url))
+    outages.watch("PostgreSQL", redact(url), postgres_probe(url),
+                  f"a batch waiting for it is retried for up to ENRICHLOG_DB_RETRY_TIMEOUT_S "
+                  f"({settings.db_retry_timeout_s:g}s), then the projector exits 1 (offsets not advanced)")
     if settings.log_level != "DEBUG":
         handler.addFilter(LibraryNoise(outages))
     return outages.start()

@@ -102,3 +102,18 @@ def test_the_lines_words() -> None:
                           "refused\n\tIs the server running") == "connection refused (nothing listens on that port)"
     assert postgres_cause('connection failed: connection to server at "h", port 5 failed: FATAL:  password '
                           'authentication failed for user "u"') == 'password authentication failed for user "u"'
+
+
+def test_a_service_nobody_uses_is_probed_now_and_then_and_found_gone(caplog: pytest.LogCaptureFixture) -> None:
+    clock, answer = Clock(), [None]
+    outages = _outages(clock, answer)
+    caplog.set_level(logging.INFO)
+    outages.check()  # probed: answers
+    answer[0] = "connection refused"
+    for _ in range(9):
+        clock.now += 1
+        outages.check()
+    assert _lines(caplog) == []  # not probed again yet (every 10 s)
+    clock.now += 1
+    outages.check()
+    assert _lines(caplog) == [("ERROR", "gone")]
