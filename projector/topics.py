@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from projector.errors import ProjectorError
-from projector.unreachable import kafka_no_reply
+from projector.unreachable import kafka_failed, kafka_no_reply
 
 _UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
 
@@ -71,7 +71,7 @@ def partition_counts(bootstrap: str, topics: list[str], timeout_s: float = 10.0)
     try:
         described = admin.describe_topics(topics)
     except KafkaError as exc:
-        raise KafkaUnavailable(kafka_no_reply(bootstrap, timeout_s, f"describe topics {', '.join(topics)}")) from exc
+        raise KafkaUnavailable(kafka_failed(bootstrap, timeout_s, f"describe topics {', '.join(topics)}", exc)) from exc
     finally:
         admin.close()
     out: dict[str, int | None] = dict.fromkeys(topics)
@@ -115,7 +115,7 @@ def described_topic_id(admin: Any, bootstrap: str, topic: str, timeout_s: float)
     try:
         described = admin.describe_topics([topic])
     except KafkaError as exc:
-        raise KafkaUnavailable(kafka_no_reply(bootstrap, timeout_s, f"describe topic {topic}")) from exc
+        raise KafkaUnavailable(kafka_failed(bootstrap, timeout_s, f"describe topic {topic}", exc)) from exc
     [t] = [t for t in described if t["name"] == topic] or [{"error_code": _UNKNOWN_TOPIC}]
     if t["error_code"] == _UNKNOWN_TOPIC:
         return None

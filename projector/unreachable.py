@@ -108,6 +108,17 @@ def kafka_no_reply(bootstrap: str, timeout_s: float, what: str) -> str:
         "the broker not overloaded or still starting?")
 
 
+def kafka_failed(bootstrap: str, timeout_s: float, what: str, exc: BaseException) -> str:
+    """The line for a kafka-python call that failed after the broker was reached: no reply in time
+    (`kafka_no_reply`), or the broker's own error, in its words."""
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    if isinstance(exc, (KafkaTimeoutError, KafkaConnectionError, TimeoutError)):
+        return kafka_no_reply(bootstrap, timeout_s, what)
+    said = " ".join(str(exc).split())
+    return f"Kafka at {bootstrap} refused to {what}: {type(exc).__name__}{f': {said}' if said else ''}"
+
+
 # libpq's words for a server that answered and refused this client, and for one that may answer soon
 _LOGIN = re.compile(r"password authentication failed|no password supplied|role .* does not exist|"
                     r"database .* does not exist|no pg_hba.conf entry|permission denied")

@@ -134,7 +134,7 @@ def _ensure_topic(settings: ProducerSettings, timeout_s: float) -> None:
     """The topic, created when missing; the broker reached first, within `timeout_s` in all."""
     from kafka.errors import KafkaError
 
-    from projector.unreachable import ServiceUnreachable, kafka_no_reply, reach_kafka
+    from projector.unreachable import ServiceUnreachable, kafka_failed, reach_kafka
 
     started, what = time.monotonic(), f"create or describe topic {settings.topic}"
     reach_kafka(settings.bootstrap_servers, timeout_s, what)
@@ -143,7 +143,7 @@ def _ensure_topic(settings: ProducerSettings, timeout_s: float) -> None:
     try:
         topic, created = create_topic(bounded, settings.topic_partitions)
     except KafkaError as exc:
-        raise ServiceUnreachable(kafka_no_reply(settings.bootstrap_servers, left, what), service="Kafka",
+        raise ServiceUnreachable(kafka_failed(settings.bootstrap_servers, left, what, exc), service="Kafka",
                                  address=settings.bootstrap_servers) from exc
     if created:
         print(f"created topic {topic.name} with {topic.partitions} partitions", file=sys.stderr)
