@@ -162,8 +162,9 @@ class Outages:
                 return
             count, first = service.kept_out, service.first_kept_out
             service.kept_out, service.said_kept_out_at = 0, now
-        log.warning(f"the Kafka client reported {count} connection error(s) while {service.name} at "
-                    f"{service.address} answered; the first: {first}",
+        log.warning(f"{count} warning(s) or error(s) of the Kafka clients kept out of the log while {service.name} "
+                    f"at {service.address} answered (set ENRICHLOG_LOG_LEVEL=DEBUG to see them all); the first: "
+                    f"{first}",
                     extra={"service": service.name, "address": service.address, "errors": count})
 
     def start(self) -> Outages:
@@ -223,7 +224,6 @@ class LibraryNoise(logging.Filter):
             message = f"{message} {type(record.exc_info[1]).__name__}"
         if not _KAFKA_AWAY.search(message) and not self.outages.troubled(self.service):
             return True
-        if not self.outages.troubled(self.service):
-            self.outages.kept_out(self.service, message[:300])
+        self.outages.kept_out(self.service, message[:300])  # said, if no outage turns out to be the cause
         self.outages.suspect(self.service, message[:300])
         return False

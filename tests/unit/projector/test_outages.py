@@ -78,7 +78,8 @@ def test_the_filter_keeps_library_outage_records_out_and_reports_those_of_a_reac
     clock.now += 31
     outages.check()
     [said] = [r.getMessage() for r in caplog.records if r.name == "projector.outages"]
-    assert "1 connection error(s) while Kafka at broker:9092 answered" in said and "Unable connect" in said
+    assert "2 warning(s) or error(s) of the Kafka clients kept out of the log while Kafka at broker:9092 answered" \
+        in said and "Unable connect" in said
     assert noise.filter(record("aiokafka", logging.ERROR, "Commit failed: an error that is no outage's"))
 
 
