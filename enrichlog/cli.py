@@ -12,6 +12,10 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from schemas.kafka_connection import KafkaConnection
 
 # name -> (module, function, help). The function takes the parsed args and returns an exit code.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -64,6 +68,25 @@ def quiet_kafka_client(args: argparse.Namespace) -> None:
     one line, that line says what failed; -v shows the attempts."""
     if not args.verbose:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+def reach_services(kafka: KafkaConnection | str, database_url: str, timeout_s: float, what: str) -> None:
+    """Kafka and PostgreSQL answer, each within `timeout_s`; else the one line saying which does not
+    (projector.unreachable): nothing listening, no answer, a login refused, a broker that says nothing.
+    `kafka`: a connection, or the bootstrap servers of a plaintext one."""
+    import time
+
+    from projector.kafka_login import check_login
+    from projector.topics import admin_client
+    from projector.unreachable import reach_kafka, reach_postgres
+    from schemas.kafka_connection import as_connection
+
+    connection = as_connection(kafka)
+    started = time.monotonic()
+    reach_kafka(connection.bootstrap_servers, timeout_s, what)
+    check_login(connection, max(1.0, timeout_s - (time.monotonic() - started)))
+    admin_client(connection, max(1.0, timeout_s - (time.monotonic() - started))).close()
+    reach_postgres(database_url, timeout_s, what)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

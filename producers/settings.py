@@ -105,6 +105,7 @@ class ProducerSettings(KafkaConnection):
             **self.kafka_python(),
             "client_id": self.client_id,
             "request_timeout_ms": self.request_timeout_ms,
+            "bootstrap_timeout_ms": self.request_timeout_ms,  # kafka-python's admin default: 30 s
             "reconnect_backoff_ms": self.reconnect_backoff_ms,
             "reconnect_backoff_max_ms": self.reconnect_backoff_max_ms,
         }

@@ -65,15 +65,19 @@ class BatchHandler:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], object] = asyncio.sleep,
         raw_of: Callable[[Any], RawMessage] = lambda message: message,
+        unavailable: Callable[[str], None] | None = None,
     ) -> None:
         """`raw_of` turns a message as given to `decode` (a RawMessage by default; the Faust agent
-        gives aiokafka's records) into the RawMessage that is dead-lettered: only bad ones are turned."""
+        gives aiokafka's records) into the RawMessage that is dead-lettered: only bad ones are turned.
+        `unavailable` is told why, each time the database is unavailable (the projector's outage log,
+        projector.outages, says it then); without it each retry is logged."""
         self.store = store
         self.raw_of = raw_of
         self.dead_letters = dead_letters
         self.metrics = metrics or Metrics()
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._unavailable = unavailable
 
     async def handle(self, messages: Sequence[Any]) -> ApplyResult:
         """Decode, dead-letter the bad messages, commit the rest with all positions."""
@@ -179,7 +183,11 @@ class BatchHandler:
                         f"{exc}; gave up after {self.retry.give_up_after_s:.0f}s without committing "
                         f"(offsets not advanced, batch of {len(batch)} will be re-read)"
                     ) from exc
-                log.warning("database unavailable, retrying", extra={"error": str(exc), "retry_in_s": delay})
+                if self._unavailable is None:
+                    log.warning("database unavailable, retrying", extra={"error": str(exc), "retry_in_s": delay})
+                else:
+                    self._unavailable(str(exc))
+                    log.debug("database unavailable, retrying", extra={"error": str(exc), "retry_in_s": delay})
                 await self._sleep(delay)  # type: ignore[misc]
                 delay = min(delay * 2, self.retry.max_s)
             except Exception:

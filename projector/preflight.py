@@ -6,7 +6,10 @@ database for the migrations it has recorded, and says in one line what it found 
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -14,6 +17,7 @@ from projector.errors import ProjectorError
 from projector.kafka_login import check_login
 from projector.settings import ProjectorSettings
 from projector.topics import TopicPartitions, partition_counts
+from projector.unreachable import reach_kafka, reach_postgres
 from schemas.kafka_connection import KafkaLoginFailed
 
 
@@ -34,40 +38,47 @@ class Readiness:
 
 
 def check_services(settings: ProjectorSettings, timeout_s: float = 10.0) -> Readiness:
-    """Both services asked, each within `timeout_s`. Raises ServicesUnavailable naming every
-    service that failed (unreachable, or the database not migrated)."""
-    failures: list[str] = []
-    kafka = settings.connection()
-    bootstrap = kafka.bootstrap_servers
-    counts: dict[str, int | None] = {}
-    try:
-        check_login(kafka, timeout_s)
-        counts = partition_counts(kafka, [settings.events_topic, settings.dlq_topic], timeout_s)
-    except (ProjectorError, KafkaLoginFailed) as exc:
-        failures.append(str(exc))
-    database = _database(settings.database_url.get_secret_value(), timeout_s, failures)
+    """Both services asked at once, each within `timeout_s`. Raises ServicesUnavailable naming every
+    service that failed (unreachable, its login refused, or the database not migrated)."""
+    with ThreadPoolExecutor(2) as pool:
+        kafka = pool.submit(_topics, settings, timeout_s)
+        database = pool.submit(_database, settings.database_url.get_secret_value(), timeout_s)
+        failures = [f for f in (_failure(kafka), _failure(database)) if f]
     if failures:
         raise ServicesUnavailable("; ".join(failures))
+    counts, bootstrap = kafka.result(), settings.kafka_bootstrap_servers
     events = TopicPartitions(settings.events_topic, counts[settings.events_topic], settings.topic_partitions)
     dead = TopicPartitions(settings.dlq_topic, counts[settings.dlq_topic], settings.topic_partitions)
     # The dead letters' partitions do not matter (the projector writes them from any partition).
     problems = [t.describe(bootstrap) for t in (events, dead) if t.found is None or (t is events and t.too_few)]
-    return Readiness(events, dead, database, problems)
+    return Readiness(events, dead, database.result(), problems)
 
 
-def _database(url: str, timeout_s: float, failures: list[str]) -> str:
-    from enrichlog.migrate import _scrub, pending, redact
+def _failure(future: Future[Any]) -> str | None:
+    exc = future.exception()
+    if exc is None:
+        return None
+    if isinstance(exc, ProjectorError | KafkaLoginFailed):
+        return str(exc)
+    raise exc
+
+
+def _topics(settings: ProjectorSettings, timeout_s: float) -> dict[str, int | None]:
+    kafka, topics = settings.connection(), [settings.events_topic, settings.dlq_topic]
+    deadline = time.monotonic() + timeout_s
+    reach_kafka(kafka.bootstrap_servers, timeout_s, "ask for topics " + ", ".join(topics))  # TCP first
+    check_login(kafka, max(1.0, deadline - time.monotonic()))
+    return partition_counts(kafka, topics, max(1.0, deadline - time.monotonic()))
+
+
+def _database(url: str, timeout_s: float) -> str:
+    from enrichlog.migrate import pending, redact
 
     where = redact(url)
-    try:
-        with psycopg.connect(url, connect_timeout=max(1, round(timeout_s)), autocommit=True) as conn:
-            missing = pending(conn)
-    except psycopg.Error as exc:
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
-        failures.append(f"PostgreSQL at {where} unreachable: {_scrub(first, url)}")
-        return where
+    reach_postgres(url, timeout_s, "read its migrations")
+    with psycopg.connect(url, connect_timeout=max(2, round(timeout_s)), autocommit=True) as conn:
+        missing = pending(conn)
     if missing:
-        failures.append(f"PostgreSQL at {where} is not migrated ({len(missing)} pending: {', '.join(missing)}): "
-                        "run `enrichlog migrate`")
+        raise ServicesUnavailable(f"PostgreSQL at {where} is not migrated ({len(missing)} pending: "
+                                  f"{', '.join(missing)}): run `enrichlog migrate`")
     return where

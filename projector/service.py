@@ -9,13 +9,16 @@ import signal
 import sys
 from typing import Any
 
+from enrichlog.migrate import redact
 from projector.deadletter import raw_of_record
 from projector.deadletter_kafka import KafkaDeadLetters
 from projector.metrics import Metrics
+from projector.outages import LibraryNoise, Outages, kafka_probe, postgres_probe
 from projector.pipeline import BatchHandler, RetryPolicy
 from projector.settings import ProjectorSettings
 from projector.store import PostgresStore
 from projector.topics import TopicPartitions, create, partition_counts, topic_id
+from projector.unreachable import reach_kafka, reach_postgres
 
 log = logging.getLogger("projector.service")
 
@@ -38,7 +41,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def configure_logging(settings: ProjectorSettings) -> None:
+def configure_logging(settings: ProjectorSettings) -> logging.Handler:
+    """Our one handler on the root logger, at ENRICHLOG_LOG_LEVEL. kafka-python serves only the
+    start-up's checks and the topic watch, whose failures are said in our own lines
+    (projector.unreachable): its records of each failed attempt stay below any level but DEBUG."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -47,6 +53,23 @@ def configure_logging(settings: ProjectorSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    if settings.log_level != "DEBUG":
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    return handler
+
+
+def watch_outages(settings: ProjectorSettings, handler: logging.Handler) -> Outages:
+    """One line when Kafka or PostgreSQL goes away, a reminder while it stays away, one when it is
+    back; the client libraries' own records of it kept out of the log (below DEBUG only)."""
+    outages = Outages(settings.outage_reminder_s)
+    outages.watch("Kafka", settings.kafka_bootstrap_servers, kafka_probe(settings.kafka_bootstrap_servers))
+    url = settings.database_url.get_secret_value()
+    outages.watch("PostgreSQL", redact(url), postgres_probe(url),
+                  f"a batch waiting for it is retried for up to ENRICHLOG_DB_RETRY_TIMEOUT_S "
+                  f"({settings.db_retry_timeout_s:g}s), then the projector exits 1 (offsets not advanced)")
+    if settings.log_level != "DEBUG":
+        handler.addFilter(LibraryNoise(outages))
+    return outages.start()
 
 
 def ensure_topics(settings: ProjectorSettings, timeout_s: float = 30.0) -> TopicPartitions:
@@ -76,7 +99,7 @@ def _stop_during_startup(signum: int, _frame: Any) -> None:
     raise SystemExit(0)
 
 
-def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler:
+def build_handler(settings: ProjectorSettings, metrics: Metrics, outages: Outages | None = None) -> BatchHandler:
     return BatchHandler(
         store=PostgresStore(settings.database_url.get_secret_value(), consumer=settings.consumer_group,
                             application_name=f"enrichlog-projector {settings.instance_id or ''}".rstrip(),
@@ -86,6 +109,7 @@ def build_handler(settings: ProjectorSettings, metrics: Metrics) -> BatchHandler
         metrics=metrics,
         retry=RetryPolicy(give_up_after_s=settings.db_retry_timeout_s),
         raw_of=raw_of_record,  # the agent hands over aiokafka's records
+        unavailable=None if outages is None else lambda cause: outages.suspect("PostgreSQL", cause),
     )
 
 
@@ -94,16 +118,19 @@ def run(settings: ProjectorSettings) -> int:
     # Until Faust's worker installs its own handlers, a SIGTERM (a deploy, a supervisor) ends the
     # start-up with status 0 instead of killing the process by the signal: nothing is in flight yet.
     signal.signal(signal.SIGTERM, _stop_during_startup)
-    import faust
-
-    from projector.app import create_app
-
-    configure_logging(settings)
+    handler = configure_logging(settings)
+    bootstrap, url, timeout_s = (settings.kafka_bootstrap_servers, settings.database_url.get_secret_value(),
+                                 settings.connect_timeout_s)
+    reach_kafka(bootstrap, timeout_s, "create and check the topics")  # else one line, exit 1
     from projector.kafka_login import check_login
 
     kafka = settings.connection()
-    check_login(kafka)  # a refused login or TLS handshake: one line (KafkaLoginFailed), exit 1
-    partitions = ensure_topics(settings)
+    check_login(kafka, timeout_s)  # a refused login or TLS handshake: one line (KafkaLoginFailed), exit 1
+    reach_postgres(url, timeout_s, "read the positions")
+    partitions = ensure_topics(settings, timeout_s)
+    import faust
+
+    from projector.app import create_app
     from projector.offsets import reconcile
     from projector.topic_watch import watch
 
@@ -118,7 +145,8 @@ def run(settings: ProjectorSettings) -> int:
     metrics.topic_partitions.labels(partitions.topic).set(partitions.found or 0)
     metrics.topic_partitions_configured.labels(partitions.topic).set(partitions.configured)
     metrics.serve(settings.metrics_port, settings.metrics_host)
-    app = create_app(settings, lambda _app: build_handler(settings, metrics))
+    outages = watch_outages(settings, handler)
+    app = create_app(settings, lambda _app: build_handler(settings, metrics, outages))
     watch(app, kafka, settings.events_topic, started_with)
     # Logging stays ours (configure_logging): Faust's worker would add a second, plain-text handler
     # and, at WARNING or ERROR, a terminal spinner that lowers the root logger to DEBUG to turn on

@@ -115,6 +115,15 @@ class ProjectorSettings(KafkaConnection):
         description="how long one try at writing a batch's dead letters waits for the broker before it "
         "is counted as failed and retried (the batch waits, without end, until they are written)",
     )
+    connect_timeout_s: float = Field(
+        30.0, ge=1, le=600, validation_alias=AliasChoices("ENRICHLOG_CONNECT_TIMEOUT_S", "connect_timeout_s"),
+        description="how long the start waits for Kafka and for PostgreSQL to answer before it exits 1, "
+        "saying which did not",
+    )
+    outage_reminder_s: float = Field(
+        30.0, ge=1, le=3600, validation_alias=AliasChoices("ENRICHLOG_OUTAGE_REMINDER_S", "outage_reminder_s"),
+        description="while Kafka or PostgreSQL stays away, how often the running projector says so again",
+    )
     session_timeout_s: float = Field(
         10.0, ge=6, le=300, validation_alias=AliasChoices("ENRICHLOG_SESSION_TIMEOUT_S", "session_timeout_s"),
         description="how long the group waits for a crashed projector before giving its partitions away",

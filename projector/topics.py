@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from projector.errors import ProjectorError
+from projector.unreachable import kafka_failed, kafka_no_reply
 from schemas.kafka_connection import KafkaConnection, as_connection
 
 Kafka = KafkaConnection | str  # a connection, or the bootstrap servers of a plaintext one
@@ -64,8 +65,7 @@ def admin_client(kafka: Kafka, timeout_s: float) -> Any:
         return KafkaAdminClient(**connection.kafka_python(), bootstrap_timeout_ms=ms, request_timeout_ms=ms,
                                 reconnect_backoff_max_ms=1000)
     except KafkaError as exc:
-        raise KafkaUnavailable(f"Kafka at {bootstrap} did not answer within {timeout_s:g}s "
-                               f"({type(exc).__name__})") from exc
+        raise KafkaUnavailable(kafka_no_reply(bootstrap, timeout_s, "fetch the cluster's metadata")) from exc
 
 
 def partition_counts(kafka: Kafka, topics: list[str], timeout_s: float = 10.0) -> dict[str, int | None]:
@@ -77,8 +77,7 @@ def partition_counts(kafka: Kafka, topics: list[str], timeout_s: float = 10.0) -
     try:
         described = admin.describe_topics(topics)
     except KafkaError as exc:
-        raise KafkaUnavailable(f"Kafka at {bootstrap} did not describe topics {', '.join(topics)} within "
-                               f"{timeout_s:g}s ({type(exc).__name__})") from exc
+        raise KafkaUnavailable(kafka_failed(bootstrap, timeout_s, f"describe topics {', '.join(topics)}", exc)) from exc
     finally:
         admin.close()
     out: dict[str, int | None] = dict.fromkeys(topics)
@@ -122,8 +121,7 @@ def described_topic_id(admin: Any, bootstrap: str, topic: str, timeout_s: float)
     try:
         described = admin.describe_topics([topic])
     except KafkaError as exc:
-        raise KafkaUnavailable(f"Kafka at {bootstrap} did not describe topic {topic} within {timeout_s:g}s "
-                               f"({type(exc).__name__})") from exc
+        raise KafkaUnavailable(kafka_failed(bootstrap, timeout_s, f"describe topic {topic}", exc)) from exc
     [t] = [t for t in described if t["name"] == topic] or [{"error_code": _UNKNOWN_TOPIC}]
     if t["error_code"] == _UNKNOWN_TOPIC:
         return None

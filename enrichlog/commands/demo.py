@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from enrichlog.cli import emit_json
+from enrichlog.cli import emit_json, quiet_kafka_client, reach_services
 
 if TYPE_CHECKING:
     from producers.workload import WorkloadConfig
@@ -36,6 +36,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the roots page and the timeline as JSON")
     parser.add_argument("--keep-running", action="store_true",
                         help="leave the projector, and the local services the demo started, running afterwards")
+    parser.add_argument("--connect-timeout", type=float, default=30.0, metavar="S",
+                        help="how long to wait for the Kafka and PostgreSQL named by KAFKA_BOOTSTRAP_SERVERS and "
+                             "DATABASE_URL to answer (default 30)")
     parser.set_defaults(handler=run)
 
 
@@ -68,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from enrichlog import services
     from schemas.kafka_connection import KafkaConnection, plaintext
 
+    quiet_kafka_client(args)
+
     # Wide enough for the tables when the output is not a terminal (a log, a CI run, a pipe).
     width = None if sys.stdout.isatty() else 160
     console = Console(stderr=args.json, width=width)
@@ -96,10 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace, console: Console, kafka: KafkaConnection, database_url: str) -> int:
     from enrichlog.migrate import migrate
-    from projector.kafka_login import check_login
 
     bootstrap = kafka.bootstrap_servers
-    check_login(kafka)
+    reach_services(kafka, database_url, args.connect_timeout, "run the demo")  # else one line, exit 1
     console.print(f"[bold]kafka[/] {kafka.describe()}   [bold]postgres[/] {database_url}")
     report = migrate(database_url)
     console.print(f"migrations: {', '.join(report.applied) or 'up to date'}")
@@ -112,7 +116,7 @@ def _demo(args: argparse.Namespace, console: Console, kafka: KafkaConnection, da
     from projector.settings import ProjectorSettings
 
     ensure_topics(ProjectorSettings(**dict(kafka), database_url=database_url,
-                                    events_topic=DEMO_TOPIC, topic_partitions=3))
+                                    events_topic=DEMO_TOPIC, topic_partitions=3), args.connect_timeout)
     with log_path.open("ab") as log:
         projector = subprocess.Popen([sys.executable, "-m", "enrichlog.cli", "project"], env=env,
                                      stdout=log, stderr=subprocess.STDOUT)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import NoReturn
 
-from enrichlog.cli import topic_name
+from enrichlog.cli import quiet_kafka_client, topic_name
 from producers import KafkaPublisher, ProducerSettings, PublishStats
 from producers.topics import create_topic
 from producers.workload import WorkloadConfig, WorkloadSummary, run_workload
@@ -130,8 +130,23 @@ def _settings(args: argparse.Namespace) -> ProducerSettings:
     return ProducerSettings(**overrides)  # type: ignore[arg-type]
 
 
-def _ensure_topic(settings: ProducerSettings) -> None:
-    topic, created = create_topic(settings, settings.topic_partitions)
+def _ensure_topic(settings: ProducerSettings, timeout_s: float) -> None:
+    """The topic, created when missing; the broker reached first, within `timeout_s` in all."""
+    from kafka.errors import KafkaError
+
+    from projector.kafka_login import check_login
+    from projector.unreachable import ServiceUnreachable, kafka_failed, reach_kafka
+
+    started, what = time.monotonic(), f"create or describe topic {settings.topic}"
+    reach_kafka(settings.bootstrap_servers, timeout_s, what)
+    check_login(settings.connection(), max(1.0, timeout_s - (time.monotonic() - started)))  # refused: one line
+    left = max(1.0, timeout_s - (time.monotonic() - started))
+    bounded = settings.model_copy(update={"request_timeout_ms": int(min(left * 1000, settings.request_timeout_ms))})
+    try:
+        topic, created = create_topic(bounded, settings.topic_partitions)
+    except KafkaError as exc:
+        raise ServiceUnreachable(kafka_failed(settings.bootstrap_servers, left, what, exc), service="Kafka",
+                                 address=settings.bootstrap_servers) from exc
     if created:
         print(f"created topic {topic.name} with {topic.partitions} partitions", file=sys.stderr)
     elif topic.partitions < settings.topic_partitions:
@@ -159,11 +174,10 @@ def _summary(settings: ProducerSettings, summary: WorkloadSummary | None, stats:
 
 
 def run(args: argparse.Namespace) -> int:
-    from projector.kafka_login import check_login
-
+    quiet_kafka_client(args)
     settings = _settings(args)
-    check_login(settings.connection(), args.connect_timeout)  # a refused login: one line, exit 1
-    _ensure_topic(settings)
+    connect_deadline = time.monotonic() + args.connect_timeout  # the broker's answers, all within it
+    _ensure_topic(settings, args.connect_timeout)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     config = WorkloadConfig(
         chains=args.chains, retry_rate=args.retry_rate, failure_rate=args.failure_rate,
@@ -176,9 +190,12 @@ def run(args: argparse.Namespace) -> int:
     previous = {signum: signal.signal(signum, sink.stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     summary: WorkloadSummary | None = None
     try:
-        if not publisher.wait_connected(args.connect_timeout):
-            raise ConnectionError(f"Kafka at {settings.bootstrap_servers} did not answer within "
-                                  f"{args.connect_timeout:g}s: {publisher.stats.last_error or 'no reply'}")
+        if not publisher.wait_connected(max(1.0, connect_deadline - time.monotonic())):
+            from projector.unreachable import ServiceUnreachable, kafka_no_reply
+
+            raise ServiceUnreachable(kafka_no_reply(settings.bootstrap_servers, args.connect_timeout,
+                                                    f"fetch the partitions of topic {settings.topic}"),
+                                     service="Kafka", address=settings.bootstrap_servers)
         with contextlib.suppress(_Stopped):  # the summary says how far it got
             summary = run_workload(config, sink, rate=args.rate)
     finally:

@@ -16,8 +16,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--health", action="store_true",
                         help="ask the running projector's metrics endpoint (ENRICHLOG_METRICS_HOST/PORT) and exit: "
                              "0 it answers as a started projector, 1 it does not within 3 s (a container healthcheck)")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                        help="with --check: how long to wait for each service (default 10)")
+    parser.add_argument("--timeout", "--connect-timeout", dest="timeout", type=float, default=None, metavar="S",
+                        help="how long to wait for each service: with --check (default 10), at the start "
+                             "(default ENRICHLOG_CONNECT_TIMEOUT_S, 30)")
     parser.set_defaults(handler=run)
 
 
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         from projector.preflight import check_services
 
         quiet_kafka_client(args)
-        ready = check_services(settings, args.timeout)  # raises, naming what failed: exit 1
+        timeout = 10.0 if args.timeout is None else args.timeout
+        ready = check_services(settings, timeout)  # raises, naming what failed: exit 1
         if ready.problems:
             print(f"not as configured: {'; '.join(ready.problems)}")
             return 3
@@ -40,4 +42,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from projector.service import run as run_projector
 
+    if args.timeout is not None:
+        settings = settings.model_copy(update={"connect_timeout_s": args.timeout})
     return run_projector(settings)

@@ -13,7 +13,7 @@ import time
 
 from rich.console import Console
 
-from enrichlog.cli import emit_json, quiet_kafka_client, topic_name
+from enrichlog.cli import emit_json, quiet_kafka_client, reach_services, topic_name
 from projector.settings import ProjectorSettings
 
 
@@ -26,21 +26,24 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="remove the topic's rows that its replay does not make (folded from a topic of the "
                         "same name since deleted, say: their events exist nowhere any more); without it the "
                         "rebuild refuses when there are any")
+    parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+                        help="how long to wait for Kafka and for PostgreSQL to answer (default 10)")
     parser.add_argument("--json", action="store_true", help="machine-readable report")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from projector import rebuild
-    from projector.kafka_login import check_login
 
     quiet_kafka_client(args)
     settings = ProjectorSettings()
-    check_login(settings.connection())  # a refused login: one line, exit 1
     topic = args.topic or settings.events_topic
     consumer = args.consumer or settings.consumer_group
     console = Console(stderr=True)
     started = time.monotonic()
+    # unreachable, or a refused login: one line, exit 1
+    reach_services(settings.connection(), settings.database_url.get_secret_value(), args.connect_timeout,
+                   f"replay topic {topic}")
 
     def announce(plan: str) -> None:  # before the swap; with --json, stdout is the report's alone
         print(plan, file=sys.stderr if args.json else sys.stdout, flush=True)

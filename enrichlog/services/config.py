@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -26,6 +27,9 @@ class ServicesSettings(BaseSettings):
     pg_bin: Path | None = None
     pg_user: str = Field("enrichlog", pattern=r"^[a-z_][a-z0-9_]*$")
     pg_database: str = Field("enrichlog", pattern=r"^[a-z_][a-z0-9_]*$")
+    # Set: a new cluster asks for passwords over TCP (scram-sha-256) and its superuser has this one;
+    # unset: it trusts every local connection (the default, for a throwaway cluster).
+    pg_password: SecretStr | None = None
     maven: str = "mvn"
     # Maven's local repository (-Dmaven.repo.local); None: Maven's default (~/.m2/repository).
     maven_repo_local: Path | None = None
@@ -55,4 +59,7 @@ class ServicesSettings(BaseSettings):
         return f"127.0.0.1:{self.kafka_port}"
 
     def database_url(self, database: str | None = None) -> str:
-        return f"postgresql://{self.pg_user}@127.0.0.1:{self.pg_port}/{database or self.pg_database}"
+        login = self.pg_user
+        if self.pg_password is not None:
+            login += ":" + urllib.parse.quote(self.pg_password.get_secret_value(), safe="")
+        return f"postgresql://{login}@127.0.0.1:{self.pg_port}/{database or self.pg_database}"

@@ -79,6 +79,19 @@ class LocalPostgres:
             os.chown(self.home, owner.pw_uid, owner.pw_gid)
             os.chmod(self.home, 0o700)
 
+    def _auth(self) -> list[str]:
+        """initdb's authentication: trust, or with ENRICHLOG_PG_PASSWORD scram-sha-256 over TCP (the
+        superuser's password from a file only its owner reads, removed after initdb)."""
+        if self.settings.pg_password is None:
+            return ["-A", "trust"]
+        pwfile = self.home / "pwfile"
+        with os.fdopen(os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(self.settings.pg_password.get_secret_value() + "\n")
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(pwfile, owner.pw_uid, owner.pw_gid)
+        return ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+
     def initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
 
@@ -96,14 +109,9 @@ class LocalPostgres:
         bindir = find_bindir(self.settings)
         self._prepare_dirs()
         if not self.initialized():
-            run(
-                self._as_owner([
-                    str(bindir / "initdb"), "-D", str(self.data_dir), "-U", self.settings.pg_user,
-                    "-A", "trust", "-E", "UTF8", "--no-locale",
-                ]),
-                what="initdb",
-                timeout=120,
-            )
+            run(self._as_owner([str(bindir / "initdb"), "-D", str(self.data_dir), "-U", self.settings.pg_user,
+                                *self._auth(), "-E", "UTF8", "--no-locale"]), what="initdb", timeout=120)
+            (self.home / "pwfile").unlink(missing_ok=True)
             with (self.data_dir / "postgresql.conf").open("a") as conf:
                 conf.write(_CONF.format(port=self.settings.pg_port, socket_dir=self.home))
         if not self.running():

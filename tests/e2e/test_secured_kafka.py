@@ -175,7 +175,9 @@ def test_a_client_without_tls_is_refused_by_the_secured_listener(secured: LocalK
     done = _enrichlog(plain, "project", "--check", "--timeout", "3", timeout=60)
     assert done.returncode == 1 and time.monotonic() - started < 15, done.stderr
     assert [line for line in done.stderr.splitlines() if line.strip()] == [
-        f"enrichlog project: error: Kafka at {address} did not answer within 3s (KafkaTimeoutError)"]
+        f"enrichlog project: error: Kafka at {address} unreachable: the TCP connection is accepted but no Kafka "
+        "reply came; tried for 3s to fetch the cluster's metadata; is that port a Kafka listener, with the security "
+        "protocol KAFKA_SECURITY_PROTOCOL says, and is the broker not overloaded or still starting?"]
     # TLS with a CA that did not sign the broker's certificate: refused by the client, at once.
     other_ca = make_pki(tmp_path / "other-ca").ca_file
     done = _enrichlog(_env(secured, db, topic, KAFKA_SSL_CAFILE=str(other_ca)), "project", "--check", timeout=60)

@@ -65,7 +65,8 @@ def test_kafka_unreachable_is_one_line_naming_it_and_exit_1(
     address = f"127.0.0.1:{_closed_port()}"
     code, line, elapsed = _check({**projector_env, "KAFKA_BOOTSTRAP_SERVERS": address})
     assert code == 1, line
-    assert line.startswith("enrichlog project: error:") and f"Kafka at {address} did not answer" in line, line
+    assert line.startswith("enrichlog project: error:") and f"Kafka at {address} unreachable: connection refused" \
+        in line, line
     assert "PostgreSQL" not in line, line  # the database answered
     assert elapsed < 30, elapsed
 
@@ -83,7 +84,8 @@ def test_services_that_accept_connections_and_never_answer_are_given_up_on_withi
     finally:
         silent.close()
     assert code == 1, line
-    assert f"Kafka at {address} did not answer within 2s" in line, line
+    assert f"Kafka at {address} unreachable: the TCP connection is accepted but no Kafka reply came; tried for 2s" \
+        in line, line
     assert f"PostgreSQL at postgresql://enrichlog@{address}/enrichlog unreachable" in line, line
     assert elapsed < 20, elapsed  # both bounded: 2 s each, and the interpreter's start
 
