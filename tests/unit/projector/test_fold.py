@@ -402,3 +402,18 @@ def test_fold_job_refuses_nothing_to_fold_and_metadata_leaves_missing_detail_fie
     c = Chain(root_type=JobType.CACHE_ALBUM_COVER_ART)
     done = c.finished(c.root_id).model_copy(update={"detail": CacheImageDetail(source_url="https://e.x/a.jpg")})
     assert to_row(fold_job(None, [done])).metadata == {"processor": "CACHE_IMAGE", "sourceUrl": "https://e.x/a.jpg"}
+
+
+def test_the_events_api_call_count_beats_the_details_whatever_event_decides() -> None:
+    """`apiCallCount` on job.finished is the row's; the detail's is only the fallback (mutation
+    testing found no test that told the two apart)."""
+    from schemas import EnrichmentDetail
+
+    c = Chain()
+    enrich = c.child(JobType.ENRICH_ALBUM, "enrich")
+    done = c.finished(enrich).model_copy(update={
+        "api_call_count": 7, "detail": EnrichmentDetail(api_call_count=2)})
+    assert from_event(done).head.api_call_count == 7
+    assert project_all([c.started(enrich), done])[enrich].api_call_count == 7
+    without = c.finished(enrich).model_copy(update={"detail": EnrichmentDetail(api_call_count=2)})
+    assert project_all([without])[enrich].api_call_count == 2
