@@ -11,8 +11,10 @@ the store counts in SQL and `project_all` counts in memory.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from projector.state import (
@@ -274,17 +276,27 @@ def _fold_identity(state: JobState | None, head_event: JobEvent | None, head_key
             identity, keys = _or_else(identity, keys, state.identity, state.identity_keys)
         if len(events) == 1:
             return identity, keys  # the head is the only event
-    wanted = [i for i, k in enumerate(keys) if k != head_key]
+    # The fields looked for: those whose value is not the head's (a stored key equal to the head's
+    # but another object is looked for too, and no event can beat it: the head is the greatest).
+    wanted, own_of, own_none, entity_of, entity_none = _looked_for(
+        (keys[0] is not head_key, keys[1] is not head_key, keys[2] is not head_key, keys[3] is not head_key,
+         keys[4] is not head_key, keys[5] is not head_key))
     if not wanted:
         return identity, keys
     values: list[Any] | None = None
     found: list[Key | None] = list(keys)
     for e in events:
-        ent = e.entity  # the values of OPTIONAL, in its order (inlined: a call per event costs)
-        carried = (e.parent_job_id, ent.artist_id, ent.album_id, ent.track_id, e.triggered_by, e.user_id)
+        if e is head_event:
+            continue  # its values are the identity's: a field it lacks is None in it
+        # Read from the models' __dict__: a pydantic model's attribute goes through its class's
+        # __getattr__ hook, several lookups dearer than a dict's item, and this runs per event.
+        fields = e.__dict__
+        entity = fields["entity"].__dict__
+        if own_of(fields) == own_none and entity_of(entity) == entity_none:
+            continue  # it carries none of them (the common case), found in C
         key: Key | None = None
-        for i in wanted:
-            value = carried[i]
+        for i, name, on_entity in wanted:
+            value = entity[name] if on_entity else fields[name]
             if value is not None:
                 key = key or key_of(e)
                 current = found[i]
@@ -293,6 +305,29 @@ def _fold_identity(state: JobState | None, head_event: JobEvent | None, head_key
                         values = list(identity)
                     values[REQUIRED + i], found[i] = str(value), key
     return (identity, keys) if values is None else (Identity(*values), tuple(found))
+
+
+# Where an event carries each OPTIONAL field of Identity, in its order: the field's name, and
+# whether it is the entity's (True) or the event's own.
+_CARRIED = (("parent_job_id", False), ("artist_id", True), ("album_id", True), ("track_id", True),
+            ("triggered_by", False), ("user_id", False))
+
+
+def _none_of(names: list[str]) -> tuple[Callable[[dict[str, Any]], Any], Any]:
+    """A getter of `names` from a model's __dict__ and what it returns when every one is None."""
+    if not names:
+        return (lambda _: None), None
+    return operator.itemgetter(*names), (None if len(names) == 1 else (None,) * len(names))
+
+
+@functools.cache
+def _looked_for(lacking: tuple[bool, ...]) -> tuple[list[tuple[int, str, bool]], Any, Any, Any, Any]:
+    """For the OPTIONAL fields `lacking` (a flag per field): (index, name, on the entity) of each,
+    and `_none_of` the event's own and the entity's names among them (at most 64 sets, made once)."""
+    wanted = [(i, *_CARRIED[i]) for i, lacks in enumerate(lacking) if lacks]
+    own = _none_of([name for _, name, on_entity in wanted if not on_entity])
+    entity = _none_of([name for _, name, on_entity in wanted if on_entity])
+    return (wanted, *own, *entity)
 
 
 def _or_else(identity: Identity, keys: IdentityKeys, other: Identity,
