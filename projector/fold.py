@@ -66,13 +66,12 @@ def _identity(event: JobEvent) -> Identity:
 
 
 def _head(event: JobEvent, key: Key) -> Head:
-    finished = isinstance(event, JobFinished)
     return Head(
         key,
         event.kind,
-        event.outcome._value_ if finished else None,  # outcome
+        event.outcome._value_ if isinstance(event, JobFinished) else None,  # outcome
         None if isinstance(event, JobStarted) else event.duration_ms,  # duration_ms
-        event.api_call_count if finished else None,  # api_call_count
+        event.api_call_count if isinstance(event, JobFinished) else None,  # api_call_count
     )
 
 
