@@ -11,9 +11,14 @@ the store counts in SQL and `project_all` counts in memory.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
+from uuid import UUID
+
+from pydantic import TypeAdapter
 
 from projector.state import (
     MAX_HISTORY,
@@ -46,28 +51,37 @@ def key_of(event: JobEvent) -> Key:
 
 # On the hot path, an enum member's value is read as `member._value_` (the attribute Enum stores it
 # in) rather than `member.value`, a Python-level property that costs two Python calls per read.
+# The hot path makes its NamedTuples with positional arguments, in the fields' order: by keyword,
+# the generated __new__ costs about twice as much.
 def _identity(event: JobEvent) -> Identity:
-    ent = _json_dict(event.entity)  # the entity's ids as strings, in one call (UUID.__str__ is Python)
+    ent = event.entity.__dict__
+    entity_id, artist_id, album_id, track_id = _IDS_JSON(
+        (ent["id"], ent["artist_id"], ent["album_id"], ent["track_id"]), mode="json")
     return Identity(
-        job_type=event.job_type._value_,
-        entity_type=ent["type"],
-        entity_id=ent["id"],
-        parent_job_id=event.parent_job_id,
-        artist_id=ent["artist_id"],
-        album_id=ent["album_id"],
-        track_id=ent["track_id"],
-        triggered_by=event.triggered_by,
-        user_id=None if event.user_id is None else str(event.user_id),
+        event.job_type._value_,  # job_type
+        ent["type"]._value_,  # entity_type
+        entity_id,
+        event.parent_job_id,
+        artist_id,
+        album_id,
+        track_id,
+        event.triggered_by,
+        None if event.user_id is None else str(event.user_id),  # user_id
     )
+
+
+# The entity's ids as strings, in one pydantic-core call (UUID.__str__ is Python): a serializer of
+# the four ids alone costs less than the entity's own (its fields, its enum's Python `value`).
+_IDS_JSON = TypeAdapter(tuple[UUID, UUID | None, UUID | None, UUID | None]).serializer.to_python
 
 
 def _head(event: JobEvent, key: Key) -> Head:
     return Head(
-        key=key,
-        kind=event.kind,
-        outcome=event.outcome._value_ if isinstance(event, JobFinished) else None,
-        duration_ms=None if isinstance(event, JobStarted) else event.duration_ms,
-        api_call_count=event.api_call_count if isinstance(event, JobFinished) else None,
+        key,
+        event.kind,
+        event.outcome._value_ if isinstance(event, JobFinished) else None,  # outcome
+        None if isinstance(event, JobStarted) else event.duration_ms,  # duration_ms
+        event.api_call_count if isinstance(event, JobFinished) else None,  # api_call_count
     )
 
 
@@ -240,17 +254,10 @@ def fold_job(state: JobState | None, events: Sequence[JobEvent]) -> JobState:
     if detail_model is not None and detail_key is not None:
         detail = (detail_key, _detail_json(detail_model))
     numbers = sorted(attempts)[-MAX_HISTORY:]
-    return JobState(
-        job_id=job_id,
-        head=head,
-        identity=identity,
-        identity_keys=identity_keys,
-        first_seen=first_seen,
-        last_event=last_event,
-        first_started=first_started,
-        attempts=tuple([Attempt(n, *attempts[n]) for n in numbers]),
-        reason=reason,
-        detail=detail,
+    return JobState(  # positional: see _identity
+        job_id, head, identity, identity_keys, first_seen, last_event, first_started,
+        tuple([Attempt(n, *attempts[n]) for n in numbers]),  # attempts
+        reason, detail,
     )
 
 
@@ -274,17 +281,27 @@ def _fold_identity(state: JobState | None, head_event: JobEvent | None, head_key
             identity, keys = _or_else(identity, keys, state.identity, state.identity_keys)
         if len(events) == 1:
             return identity, keys  # the head is the only event
-    wanted = [i for i, k in enumerate(keys) if k != head_key]
+    # The fields looked for: those whose value is not the head's (a stored key equal to the head's
+    # but another object is looked for too, and no event can beat it: the head is the greatest).
+    wanted, own_of, own_none, entity_of, entity_none = _looked_for(
+        (keys[0] is not head_key, keys[1] is not head_key, keys[2] is not head_key, keys[3] is not head_key,
+         keys[4] is not head_key, keys[5] is not head_key))
     if not wanted:
         return identity, keys
     values: list[Any] | None = None
     found: list[Key | None] = list(keys)
     for e in events:
-        ent = e.entity  # the values of OPTIONAL, in its order (inlined: a call per event costs)
-        carried = (e.parent_job_id, ent.artist_id, ent.album_id, ent.track_id, e.triggered_by, e.user_id)
+        if e is head_event:
+            continue  # its values are the identity's: a field it lacks is None in it
+        # Read from the models' __dict__: a pydantic model's attribute goes through its class's
+        # __getattr__ hook, several lookups dearer than a dict's item, and this runs per event.
+        fields = e.__dict__
+        entity = fields["entity"].__dict__
+        if own_of(fields) == own_none and entity_of(entity) == entity_none:
+            continue  # it carries none of them (the common case), found in C
         key: Key | None = None
-        for i in wanted:
-            value = carried[i]
+        for i, name, on_entity in wanted:
+            value = entity[name] if on_entity else fields[name]
             if value is not None:
                 key = key or key_of(e)
                 current = found[i]
@@ -293,6 +310,29 @@ def _fold_identity(state: JobState | None, head_event: JobEvent | None, head_key
                         values = list(identity)
                     values[REQUIRED + i], found[i] = str(value), key
     return (identity, keys) if values is None else (Identity(*values), tuple(found))
+
+
+# Where an event carries each OPTIONAL field of Identity, in its order: the field's name, and
+# whether it is the entity's (True) or the event's own.
+_CARRIED = (("parent_job_id", False), ("artist_id", True), ("album_id", True), ("track_id", True),
+            ("triggered_by", False), ("user_id", False))
+
+
+def _none_of(names: list[str]) -> tuple[Callable[[dict[str, Any]], Any], Any]:
+    """A getter of `names` from a model's __dict__ and what it returns when every one is None."""
+    if not names:
+        return (lambda _: None), None
+    return operator.itemgetter(*names), (None if len(names) == 1 else (None,) * len(names))
+
+
+@functools.cache
+def _looked_for(lacking: tuple[bool, ...]) -> tuple[list[tuple[int, str, bool]], Any, Any, Any, Any]:
+    """For the OPTIONAL fields `lacking` (a flag per field): (index, name, on the entity) of each,
+    and `_none_of` the event's own and the entity's names among them (at most 64 sets, made once)."""
+    wanted = [(i, *_CARRIED[i]) for i, lacks in enumerate(lacking) if lacks]
+    own = _none_of([name for _, name, on_entity in wanted if not on_entity])
+    entity = _none_of([name for _, name, on_entity in wanted if on_entity])
+    return (wanted, *own, *entity)
 
 
 def _or_else(identity: Identity, keys: IdentityKeys, other: Identity,

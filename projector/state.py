@@ -158,7 +158,7 @@ def _identity_keys_out(keys: IdentityKeys, head: Key) -> list[Any] | None:
     (the field's value says which), and None for all of them when every one is so (the common case:
     every event carries the same fields)."""
     for k in keys:
-        if k is not None and k != head:
+        if k is not None and k is not head and k != head:  # mostly the head's own key: no tuple compared
             return [None if k is None or k == head else _key_out(k) for k in keys]
     return None
 

@@ -8,7 +8,7 @@ in one partition, in order.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     Field,
@@ -16,10 +16,12 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import SchemaValidator, core_schema
 
 from schemas.common import (
     ALWAYS_CHILD,
     DATE_TIME_FORMAT,
+    NO_NUL,
     Count,
     EntityType,
     ErrorCode,
@@ -57,16 +59,55 @@ DurationMs = Annotated[int, Integer(0, 2**31 - 1)]
 Attempt = Annotated[int, Integer(1, MAX_ATTEMPT)]
 
 
-def _to_utc(value: datetime) -> datetime:
-    # The wire carries UTC: a datetime's offset can have seconds (historical zones) that RFC 3339,
-    # and pydantic's serializer, drop, which would shift the instant; UTC also makes dump/parse exact.
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("timestamp is out of range once converted to UTC") from None
+# pydantic-core gives every datetime it parses with a zero offset one tzinfo object (its own type,
+# not datetime.UTC): such a datetime converts to UTC without astimezone, whose call of that
+# tzinfo's utcoffset (in Rust, through Python's protocol) is most of a conversion's cost. Another
+# tzinfo, or a pydantic-core that made a new one each time, takes astimezone: the same result.
+_PARSED_EPOCH: datetime = SchemaValidator(core_schema.datetime_schema()).validate_json(b'"1970-01-01T00:00:00Z"')
+_PARSED_UTC = _PARSED_EPOCH.tzinfo
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-OccurredAt = Annotated[datetime, DATE_TIME_FORMAT]  # converted by _JobEvent._envelope_rules
+def _envelope_rules(fields: dict[str, Any]) -> None:
+    """The envelope's rules, on a model's `__dict__` (a pydantic model's attribute is read through
+    its class's `__getattr__` hook, several lookups dearer than a dict's item; this runs per event).
+
+    occurredAt is set in UTC, in place (the model is frozen to its users, not to its validator, and
+    an AfterValidator would be one more Python call per event): a datetime's offset can have seconds
+    (historical zones) that RFC 3339, and pydantic's serializer, drop, which would shift the instant;
+    UTC also makes dump/parse exact. Then flat linking."""
+    at = fields["occurred_at"]
+    tz = at.tzinfo
+    if tz is _PARSED_UTC:  # the instant less the epoch, both in one tzinfo, is plain arithmetic in C
+        fields["occurred_at"] = _EPOCH + (at - _PARSED_EPOCH)
+    elif tz is not UTC:
+        try:
+            fields["occurred_at"] = at.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("occurredAt: timestamp is out of range once converted to UTC") from None
+    # Each message says field: rule, got value, as schemas.errors does for the other rules.
+    job_id, root_job_id, parent_job_id = fields["job_id"], fields["root_job_id"], fields["parent_job_id"]
+    if parent_job_id is None:
+        if fields["job_type"] in ALWAYS_CHILD:
+            raise ValueError(f"parentJobId: required field is missing: {fields['job_type']} always runs inside "
+                             "another job, never as a root")
+        if root_job_id != job_id:
+            raise ValueError(
+                f"rootJobId: must equal jobId {shown(job_id)} for a root job (one without "
+                f"parentJobId), got {shown(root_job_id)}"
+            )
+    else:
+        if parent_job_id != root_job_id:
+            raise ValueError(
+                f"parentJobId: must equal rootJobId {shown(root_job_id)} (linking is flat, every job "
+                f"below a root points at the root), got {shown(parent_job_id)}"
+            )
+        if job_id == root_job_id:
+            raise ValueError(f"jobId: must differ from rootJobId and parentJobId (a job cannot be its own "
+                             f"parent), got {shown(job_id)}")
+
+
+OccurredAt = Annotated[datetime, DATE_TIME_FORMAT]  # converted by _envelope_rules
 
 
 class Entity(WireModel):
@@ -105,36 +146,8 @@ class _JobEvent(WireModel):
     def _rules(self) -> Self:
         """The rules across fields; one validator per model (a Python call per event: subclasses
         override it rather than add a second one)."""
-        self._envelope_rules()
+        _envelope_rules(self.__dict__)
         return self
-
-    def _envelope_rules(self) -> None:
-        """occurredAt in UTC (set in place: the model is frozen to its users, not to its validator,
-        and an AfterValidator would be one more Python call per event), then flat linking."""
-        if self.occurred_at.tzinfo is not UTC:
-            try:
-                self.__dict__["occurred_at"] = _to_utc(self.occurred_at)
-            except ValueError as exc:
-                raise ValueError(f"occurredAt: {exc}") from None
-        # Each message says field: rule, got value, as schemas.errors does for the other rules.
-        if self.parent_job_id is None:
-            if self.job_type in ALWAYS_CHILD:
-                raise ValueError(f"parentJobId: required field is missing: {self.job_type} always runs inside "
-                                 "another job, never as a root")
-            if self.root_job_id != self.job_id:
-                raise ValueError(
-                    f"rootJobId: must equal jobId {shown(self.job_id)} for a root job (one without "
-                    f"parentJobId), got {shown(self.root_job_id)}"
-                )
-        else:
-            if self.parent_job_id != self.root_job_id:
-                raise ValueError(
-                    f"parentJobId: must equal rootJobId {shown(self.root_job_id)} (linking is flat, every job "
-                    f"below a root points at the root), got {shown(self.parent_job_id)}"
-                )
-            if self.job_id == self.root_job_id:
-                raise ValueError(f"jobId: must differ from rootJobId and parentJobId (a job cannot be its own "
-                                 f"parent), got {shown(self.job_id)}")
 
     @property
     def is_root(self) -> bool:
@@ -146,11 +159,13 @@ class _WithDetail(_JobEvent):
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
-        self._envelope_rules()
-        if self.detail is not None and not isinstance(self.detail, expected := DETAIL_FOR_JOB_TYPE[self.job_type]):
+        fields = self.__dict__
+        _envelope_rules(fields)
+        detail = fields["detail"]
+        if detail is not None and not isinstance(detail, expected := DETAIL_FOR_JOB_TYPE[fields["job_type"]]):
             raise ValueError(
                 f"detail.processor: must be {shown(expected.model_fields['processor'].default)} for jobType "
-                f"{self.job_type}, got {shown(self.detail.processor)}"
+                f"{fields['job_type']}, got {shown(detail.processor)}"
             )
         return self
 
@@ -196,11 +211,33 @@ JOB_EVENT: TypeAdapter[JobEvent] = TypeAdapter(JobEvent)
 _VALIDATE_JSON = JOB_EVENT.validator.validate_json
 
 
+def _without_nul_rule(schema: Any) -> Any:
+    """A copy of a core schema whose strings do not check NO_NUL; everything else is the same."""
+    if isinstance(schema, dict):
+        copy = {key: _without_nul_rule(value) for key, value in schema.items()}
+        if copy.get("type") == "str" and copy.get("pattern") == NO_NUL:
+            del copy["pattern"]
+        return copy
+    if isinstance(schema, list | tuple):
+        return type(schema)(_without_nul_rule(value) for value in schema)
+    return schema
+
+
+# The same validator without the NUL rule (a regex run on every string of every event). JSON text
+# can carry U+0000 only as the escape \u0000 (a raw control character is invalid JSON to both), so
+# a value without that escape has no string the rule could refuse: both validators return the same
+# event, or the same errors (a unit test checks them on every contract vector).
+_VALIDATE_JSON_NO_NUL = SchemaValidator(_without_nul_rule(JOB_EVENT.core_schema)).validate_json
+_BACKSLASH = ord("\\")
+
+
 def parse_event(raw: bytes) -> JobEvent:
     """Parse one message value (by the wire's field names only); raise EventDecodeError with a
     one-line reason naming the field and the rule."""
     try:
-        return _VALIDATE_JSON(raw, by_name=False)
+        if _BACKSLASH in raw and b"\\u0000" in raw:  # an int is looked for with memchr, bytes are not
+            return _VALIDATE_JSON(raw, by_name=False)
+        return _VALIDATE_JSON_NO_NUL(raw, by_name=False)
     except ValidationError as exc:
         raise _decode_error(raw, exc) from None
 

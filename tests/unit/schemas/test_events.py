@@ -78,6 +78,17 @@ def test_occurred_at_is_written_in_utc_at_the_same_instant() -> None:
     assert _wire(event)["occurredAt"] == "2026-03-28T21:00:00Z"
 
 
+@pytest.mark.parametrize("text", ["2026-03-29T02:30:00Z", "2026-03-29T02:30:00.000001z", "1000-01-01T00:00:00+00:00",
+                                  "2999-12-31T23:59:59.999999-00:00", "2024-02-29T12:00:00.5Z"])
+def test_a_zero_offset_is_read_as_utc_itself(text: str) -> None:
+    wire = _finished()
+    wire["occurredAt"] = text
+    at = parse_event(json.dumps(wire).encode()).occurred_at
+    expected = datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(UTC)
+    assert at.tzinfo is UTC and (at, at.fold) == (expected, expected.fold)
+    assert at.isoformat() == expected.isoformat()
+
+
 def test_an_offset_with_seconds_keeps_its_instant() -> None:
     # Amsterdam in 1900 was UTC+00:19:32; RFC 3339 offsets have no seconds.
     at = datetime(1900, 6, 1, 12, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from schemas import EventDecodeError, dump_event, parse_event
+import pytest
+from pydantic import ValidationError
+
+from schemas import EventDecodeError, dump_event, events, parse_event
+from tests.contract.conformance import load_vectors, raw_of
 from tests.scenarios import Chain
 
 
@@ -26,3 +30,29 @@ def test_nul_in_an_error_message_is_rejected() -> None:
     raw = dump_event(c.retrying(c.root_id, 1)).decode().replace("429 Too Many", "429\\u0000Too Many")
     with pytest.raises(EventDecodeError, match=r"error\.message.*NUL"):
         parse_event(raw.encode())
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul() -> None:
+    c = Chain()
+    raw = dump_event(c.started(c.root_id)).decode().replace('{"eventId"', '{"reason":"C:\\\\u0000","eventId"', 1)
+    assert parse_event(raw.encode()).reason == "C:\\u0000"
+
+
+def _outcome(validate: Any, raw: bytes) -> Any:
+    try:
+        return validate(raw, by_name=False)
+    except ValidationError as exc:
+        return [(e["type"], e["loc"], e["msg"], repr(e["input"])) for e in exc.errors(include_url=False)]
+
+
+def test_the_validator_without_the_nul_rule_agrees_wherever_no_nul_escape_is() -> None:
+    """parse_event skips the NUL rule for a value without the escape \\u0000: on every contract
+    vector (NUL ones included) the two validators give the same event or the same errors, unless
+    the value has that escape."""
+    differ = set()
+    for vector in load_vectors()["vectors"]:
+        raw = raw_of(vector)
+        if _outcome(events._VALIDATE_JSON, raw) != _outcome(events._VALIDATE_JSON_NO_NUL, raw):
+            differ.add(vector["name"])
+            assert b"\\u0000" in raw, vector["name"]
+    assert differ  # the NUL vectors
