@@ -417,3 +417,17 @@ def test_the_events_api_call_count_beats_the_details_whatever_event_decides() ->
     assert project_all([c.started(enrich), done])[enrich].api_call_count == 7
     without = c.finished(enrich).model_copy(update={"detail": EnrichmentDetail(api_call_count=2)})
     assert project_all([without])[enrich].api_call_count == 2
+
+
+def test_fields_sent_on_one_event_only_are_kept_with_the_fold_s_getters_made_afresh() -> None:
+    """The fold makes its getters of the fields a head lacks once per set of fields (a cache): the
+    same fold with the cache emptied first, so that this test, not whichever ran first, makes them."""
+    from projector.fold import _looked_for
+
+    _looked_for.cache_clear()
+    events, expected = _by_hand(Chain())
+    for order in itertools.permutations(events):
+        assert _fields(fold_job(None, order), expected) == expected
+    one_field = [e.model_copy(update={"triggered_by": "admin" if e is events[0] else None}) for e in events]
+    _looked_for.cache_clear()
+    assert _fields(fold_job(None, list(reversed(one_field))), ["triggered_by"]) == {"triggered_by": "admin"}
