@@ -26,8 +26,8 @@ async def one_run(bootstrap: str, topic: str, messages: int, size: int) -> float
         from projector.deadletter_kafka import KafkaDeadLetters
     except ImportError:  # before the writer had a module of its own: to measure it against
         from projector.deadletter import KafkaDeadLetters  # type: ignore[attr-defined,no-redef]
+    from projector.memory_store import InMemoryStore
     from projector.pipeline import BatchHandler
-    from projector.store import InMemoryStore
 
     sink = KafkaDeadLetters(bootstrap, f"{topic}.dlq")
     handler = BatchHandler(InMemoryStore(), sink)

@@ -17,7 +17,7 @@ from typing import Any
 from projector.deadletter import DeadLetter, DeadLetterSink, RawMessage
 from projector.errors import StoreError, StoreUnavailable
 from projector.metrics import Metrics
-from projector.store import ApplyResult, LogStore, Positioned
+from projector.ports import ApplyResult, LogStore, Positioned
 from schemas import EventDecodeError, parse_event
 
 log = logging.getLogger("projector.pipeline")
@@ -113,14 +113,12 @@ class BatchHandler:
     @property
     def reads_ahead(self) -> bool:
         """Whether the next batch may be prepared while the previous one commits (see `prepare`)."""
-        return bool(getattr(self.store, "reads_ahead", False))
+        return self.store.reads_ahead
 
     async def prepare(self, decoded: Decoded) -> None:
         """Let the store fold the batch ahead of its transaction, when it can (PostgresStore): the
         agent does this while the previous batch commits. Nothing is written here."""
-        prepare = getattr(self.store, "prepare", None)
-        if prepare is not None:
-            decoded.prepared = await prepare(decoded.positioned)
+        decoded.prepared = await self.store.prepare(decoded.positioned)
 
     async def commit(self, decoded: Decoded) -> ApplyResult:
         # Dead letters first, all at once: they are acknowledged before the commit.
@@ -173,9 +171,7 @@ class BatchHandler:
         delay, deadline = self.retry.first_s, time.monotonic() + self.retry.give_up_after_s
         while True:
             try:
-                if prepared is not None:
-                    return await self.store.apply(batch, prepared)  # type: ignore[call-arg]
-                return await self.store.apply(batch)
+                return await self.store.apply(batch, prepared)
             except StoreUnavailable as exc:
                 self.metrics.db_errors.labels(kind="unavailable").inc()
                 if time.monotonic() + delay > deadline:

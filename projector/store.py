@@ -15,7 +15,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -25,45 +25,12 @@ from projector.errors import StoreError, StoreUnavailable
 from projector.fold import fold_by_job, job_status
 from projector.metrics import Metrics
 from projector.pgcopy import copy_data, row_copy, source_field
-from projector.rows import COLUMNS, failed_children_of, state_of_row, to_row
+from projector.ports import ApplyResult, Positioned, offsets_after
+from projector.rows import COLUMNS, failed_children_of, state_of_row
 from projector.state import JobState
 from schemas import JobEvent
 
 log = logging.getLogger("projector.store")
-
-class Positioned(NamedTuple):
-    """An event with where it was read from (a NamedTuple: one is made per event, a third of the
-    cost of a frozen dataclass's)."""
-
-    topic: str
-    partition: int
-    offset: int
-    event: JobEvent | None  # None: a dead-lettered message, which only advances the position
-
-
-@dataclass
-class ApplyResult:
-    applied: int = 0
-    skipped: int = 0  # already in the table (replayed offsets)
-    rows: int = 0
-    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-
-
-class LogStore(Protocol):
-    async def apply(self, batch: Sequence[Positioned]) -> ApplyResult: ...
-
-    async def positions(self, topic: str) -> dict[int, int]: ...
-
-    async def close(self) -> None: ...
-
-
-def _next_offsets(batch: Sequence[Positioned]) -> dict[tuple[str, int], int]:
-    out: dict[tuple[str, int], int] = {}
-    for m in batch:
-        tp = (m.topic, m.partition)
-        out[tp] = max(out.get(tp, 0), m.offset + 1)
-    return out
-
 
 def _by_topic(tps: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
     """(topic, partition) pairs as topic -> sorted partitions."""
@@ -206,7 +173,7 @@ class PostgresStore:
         what the database holds for the rest; None if the reads fail (the batch is then applied
         in its transaction). Call it only when `reads_ahead`, or once the previous batch committed."""
         epoch, last = self._epoch, self._last
-        next_offsets = _next_offsets(batch)
+        next_offsets = offsets_after(batch)
         ended = last.end if last is not None else {}
         start = {tp: ended[tp] for tp in next_offsets if tp in ended}
         unknown = _by_topic(tp for tp in next_offsets if tp not in ended)
@@ -351,7 +318,7 @@ class PostgresStore:
 
     async def _apply(self, conn: psycopg.AsyncConnection[Any], batch: Sequence[Positioned]) -> Prepared:
         """The whole batch in this transaction: positions locked first, then the stored states."""
-        next_offsets = _next_offsets(batch)
+        next_offsets = offsets_after(batch)
         job_ids = list({m.event.job_id for m in batch if m.event is not None})
         async with conn.pipeline():
             claims = await self._send_claims(conn, next_offsets)
@@ -476,35 +443,3 @@ def _application_name(name: str | None) -> str | None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-class InMemoryStore:
-    """The same contract in memory, for unit tests of the pipeline around the store."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, JobState] = {}
-        self._positions: dict[tuple[str, int], int] = {}
-
-    async def positions(self, topic: str) -> dict[int, int]:
-        return {p: o for (t, p), o in self._positions.items() if t == topic}
-
-    async def apply(self, batch: Sequence[Positioned]) -> ApplyResult:
-        result = ApplyResult(next_offsets=_next_offsets(batch))
-        fresh = []
-        for m in batch:
-            if m.offset < self._positions.get((m.topic, m.partition), 0):
-                result.skipped += 1
-            elif m.event is not None:
-                fresh.append(m.event)
-        self.states = fold_by_job(fresh, self.states)
-        result.applied, result.rows = len(fresh), len({e.job_id for e in fresh})
-        for tp, nxt in result.next_offsets.items():
-            self._positions[tp] = max(self._positions.get(tp, 0), nxt)
-        return result
-
-    def rows(self) -> dict[str, Any]:
-        failed = failed_children_of(self.states.values())
-        return {j: to_row(s, failed.get(j, 0)) for j, s in self.states.items()}
-
-    async def close(self) -> None:
-        return None

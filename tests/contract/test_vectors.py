@@ -9,7 +9,7 @@ import pytest
 
 from projector.deadletter import RawMessage
 from projector.pipeline import decode
-from projector.store import Positioned
+from projector.ports import Positioned
 from schemas import EventDecodeError, parse_event
 from tests.contract import vectors
 from tests.contract.conformance import load_vectors, raw_of, validator, verdict

@@ -25,7 +25,8 @@ from enrichlog.read import (
     roots_page,
     timeline,
 )
-from projector.store import Positioned, PostgresStore
+from projector.ports import Positioned
+from projector.store import PostgresStore
 from schemas import JobEvent, JobType
 from tests.scenarios import T0, Chain, album_chain_with_failed_child
 

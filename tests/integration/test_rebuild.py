@@ -21,8 +21,9 @@ import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from projector.ports import Positioned
 from projector.rebuild import read_events
-from projector.store import Positioned, PostgresStore
+from projector.store import PostgresStore
 from schemas import JobEvent, dump_event
 from tests.scenarios import Chain, album_chain_with_failed_child
 

@@ -20,8 +20,9 @@ from psycopg import errors, sql
 
 from projector.membership import claim_instance
 from projector.offsets import reconcile
+from projector.ports import Positioned
 from projector.rows import COLUMNS, project_all
-from projector.store import Positioned, PostgresStore
+from projector.store import PostgresStore
 from tests.harness import wait_for
 from tests.integration.test_queries import shifted
 from tests.roles import Deployment, as_role, deployment, drop_roles, enrichlog, lock_down, owned_database

@@ -17,9 +17,11 @@ from psycopg.types.json import Jsonb
 
 from producers.workload import WorkloadConfig, generate_events
 from projector.errors import StoreError
+from projector.memory_store import InMemoryStore
+from projector.ports import LogStore, Positioned
 from projector.rows import COLUMNS, JobRow, project_all
 from projector.state import stored_state_json
-from projector.store import InMemoryStore, LogStore, Positioned, PostgresStore
+from projector.store import PostgresStore
 from schemas import (
     CacheImageDetail,
     DataQuality,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from projector.deadletter import ListDeadLetters, RawMessage
 from projector.errors import StoreError, StoreUnavailable
+from projector.memory_store import InMemoryStore
 from projector.pipeline import BatchHandler, RetryPolicy
-from projector.store import ApplyResult, InMemoryStore, Positioned
+from projector.ports import ApplyResult, Positioned
 from schemas import dump_event
 from tests.scenarios import album_chain_with_failed_child
 
@@ -81,7 +83,7 @@ class FlakyStore(InMemoryStore):
         super().__init__()
         self.failures, self.error, self.calls = failures, error, 0
 
-    async def apply(self, batch: Sequence[Positioned]) -> ApplyResult:
+    async def apply(self, batch: Sequence[Positioned], prepared: Any = None) -> ApplyResult:
         self.calls += 1
         if self.calls <= self.failures:
             raise self.error
@@ -128,7 +130,7 @@ class PoisonStore(InMemoryStore):
         super().__init__()
         self.poison_job, self.transactions = poison_job, 0
 
-    async def apply(self, batch: Sequence[Positioned]) -> ApplyResult:
+    async def apply(self, batch: Sequence[Positioned], prepared: Any = None) -> ApplyResult:
         self.transactions += 1
         if any(p.event is not None and p.event.job_id == self.poison_job for p in batch):
             raise StoreError("value rejected by a constraint", poison=True)
