@@ -68,7 +68,7 @@ def test_the_readme_example_publishes_a_root_and_links_its_child(kafka_bootstrap
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("ENRICHLOG_EVENTS_TOPIC", topic)
     scope: dict[str, Any] = {}
-    exec(compile(_example(), str(README), "exec"), scope)  # noqa: S102 - the README's own code
+    exec(compile(_example(), str(README), "exec"), scope)  # the README's own code
     album_id = str(uuid.uuid4())
     queue = _Queue()
     root = SimpleNamespace(id=f"root-{uuid.uuid4().hex[:8]}", data={"albumId": album_id}, attempts_made=0)
