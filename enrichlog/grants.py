@@ -31,6 +31,9 @@ from psycopg import sql
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from projector import db
+from projector.errors import StoreError
+
 Kind = Literal["projector", "reader"]
 KINDS: tuple[Kind, ...] = ("projector", "reader")
 
@@ -246,15 +249,18 @@ def apply(conn: psycopg.Connection[Any], roles: list[Role], *, create: bool = Fa
     return done
 
 
+_CREATEROLE_HINT = ("; --create-roles needs a role with CREATEROLE (or a superuser): create the roles as one "
+                    "(`enrichlog migrate --print-grants --create-roles` prints the SQL), then run migrate without "
+                    "--create-roles")
+
+
 def _create(conn: psycopg.Connection[Any], role: Role) -> None:
     try:
-        with conn.transaction():
+        with db.translated(f"cannot create role {role.name} ({role.source})",
+                           {db.INSUFFICIENT_PRIVILEGE: _CREATEROLE_HINT}), conn.transaction():
             conn.execute(create_statement(role))
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise GrantError(
-            f"cannot create role {role.name} ({role.source}): {_first_line(exc)}; --create-roles needs a role with "
-            "CREATEROLE (or a superuser): create the roles as one (`enrichlog migrate --print-grants "
-            "--create-roles` prints the SQL), then run migrate without --create-roles") from exc
+    except StoreError as exc:
+        raise GrantError(str(exc)) from exc
 
 
 def _set_password(conn: psycopg.Connection[Any], role: Role) -> None:
@@ -307,7 +313,3 @@ def verify(conn: psycopg.Connection[Any], role: Role) -> list[str]:
         if beyond:
             problems.append(f"may also {', '.join(sorted(beyond))} on {what}")
     return problems
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -14,11 +14,14 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from urllib.parse import unquote
 
 import psycopg
 from yoyo import get_backend, read_migrations
 from yoyo.exceptions import LockTimeout
+
+from projector import db
+from projector.db import redact
+from projector.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +74,6 @@ def _yoyo_url(database_url: str) -> str:
     )
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"
-
-
-def _scrub(text: str, url: str) -> str:
-    """text (a driver message, which may quote the URL) without the URL's password."""
-    text = text.replace(url, redact(url))
-    if "@" in url and "://" in url:
-        creds = url.split("://", 1)[1].rsplit("@", 1)[0]
-        if ":" in creds and creds.split(":", 1)[1]:
-            password = creds.split(":", 1)[1]
-            text = text.replace(password, "***").replace(unquote(password), "***")
-    return text
-
-
 def connect(database_url: str, wait_s: float = 0.0) -> psycopg.Connection:
     """An autocommit connection; MigrationError (one line, no password) when it cannot be made. With
     `wait_s`, a server not up yet is asked again until `wait_s` have passed."""
@@ -103,18 +85,15 @@ def connect(database_url: str, wait_s: float = 0.0) -> psycopg.Connection:
         # libpq's connect_timeout counts whole seconds, 2 at least; one try alone waits 5
         timeout = max(2, min(5, round(deadline - time.monotonic()))) if wait_s else 5
         try:
-            return psycopg.connect(database_url, autocommit=True, connect_timeout=timeout)
-        except psycopg.Error as exc:
-            text = str(exc).strip()
-            reason = _scrub(text.splitlines()[0] if text else type(exc).__name__, database_url)
+            return db.connect(database_url, autocommit=True, timeout=timeout)
+        except db.CannotConnect as exc:
             if not _not_up_yet(exc) or time.monotonic() >= deadline:
                 waited = f" (waited {wait_s:g}s, {tries} tries)" if wait_s and tries > 1 else ""
-                raise MigrationError(f"cannot connect to {redact(database_url)}{waited}: {reason}") from exc
-            log.info("PostgreSQL at %s not up yet (%s): trying again", redact(database_url), reason)
+                raise MigrationError(f"cannot connect to {exc.where}{waited}: {exc.reason}") from exc
+            log.info("PostgreSQL at %s not up yet (%s): trying again", exc.where, exc.reason)
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-        except Exception as exc:  # anything else the DSN parsing raises
-            reason = _scrub(str(exc), database_url)
-            raise MigrationError(f"invalid database URL {redact(database_url)!r}: {reason}") from exc
+        except db.InvalidURL as exc:
+            raise MigrationError(str(exc)) from exc
 
 
 # "the database system is starting up" (or shutting down, as the PostgreSQL image's init-time server
@@ -122,14 +101,13 @@ def connect(database_url: str, wait_s: float = 0.0) -> psycopg.Connection:
 _NOT_UP_YET = "57P03"
 
 
-def _not_up_yet(exc: psycopg.Error) -> bool:
+def _not_up_yet(exc: db.CannotConnect) -> bool:
     """A server that is not (yet) there: refused, no answer, or starting; worth asking again.
     A wrong password or a missing database is not: those stay wrong, and are reported at once."""
     if exc.sqlstate is not None:
         return exc.sqlstate == _NOT_UP_YET
-    text = str(exc)
-    return not any(wrong in text for wrong in ("password authentication failed", "does not exist",
-                                                 "no password supplied", "no pg_hba.conf entry"))
+    return not any(wrong in exc.text for wrong in ("password authentication failed", "does not exist",
+                                                     "no password supplied", "no pg_hba.conf entry"))
 
 
 def _acquire(conn: psycopg.Connection, timeout: float) -> None:
@@ -245,7 +223,7 @@ def migrate(database_url: str, *, lock_timeout: float = 3600.0, wait_s: float = 
         try:
             backend = get_backend(_yoyo_url(database_url))
         except Exception as exc:
-            reason = _scrub(" ".join(str(exc).split()), database_url)
+            reason = db.scrub(" ".join(str(exc).split()), database_url)
             raise MigrationError(f"yoyo cannot use {redact(database_url)}: {reason}") from exc
         try:
             backend.break_lock()  # we hold the advisory lock: any yoyo lock row is stale
@@ -258,10 +236,10 @@ def migrate(database_url: str, *, lock_timeout: float = 3600.0, wait_s: float = 
                 for migration in backend.to_apply(migrations):
                     log.info("applying %s", migration.id)
                     try:
-                        backend.apply_one(migration)
-                    except psycopg.Error as exc:
-                        reason = " ".join(str(exc).split())
-                        raise MigrationError(f"migration {migration.id} failed: {reason}") from exc
+                        with db.translated("PostgreSQL refused it", whole=True):
+                            backend.apply_one(migration)
+                    except StoreError as exc:
+                        raise MigrationError(f"migration {migration.id} failed: {exc}") from exc
                     report.applied.append(migration.id)
         except LockTimeout as exc:
             raise MigrationError(f"yoyo lock: {exc}") from exc

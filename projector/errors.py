@@ -12,17 +12,17 @@ class ConfigError(ProjectorError):
 
 
 class StoreError(ProjectorError):
-    """PostgreSQL rejected a batch for a reason that retrying will not fix.
+    """PostgreSQL rejected a batch (or another statement) for a reason that retrying will not fix.
 
     `poison` is true only when the rejection is about the data (SQLSTATE class 22, data exception,
     or 23, integrity violation): then one event is to blame and can be isolated. Anything else (a
     missing index, grant or column; a read-only database) is the deployment's fault: the projector
-    stops rather than dead-letter every event.
+    stops rather than dead-letter every event. `sqlstate`: the server's code, when it gave one.
     """
 
-    def __init__(self, message: str, *, poison: bool = False) -> None:
+    def __init__(self, message: str, *, poison: bool = False, sqlstate: str | None = None) -> None:
         super().__init__(message)
-        self.poison = poison
+        self.poison, self.sqlstate = poison, sqlstate
 
 
 class StoreUnavailable(StoreError):

@@ -190,16 +190,13 @@ def kafka_probe(bootstrap: str, timeout_s: float = 1.0) -> Probe:
 
 def postgres_probe(url: str, timeout_s: int = 2) -> Probe:
     def probe() -> str | None:
-        import psycopg
-
-        from enrichlog.migrate import _scrub
+        from projector import db
         from projector.unreachable import postgres_cause
 
         try:
-            psycopg.connect(url, connect_timeout=timeout_s, autocommit=True,
-                            application_name="enrichlog-projector probe").close()
-        except psycopg.Error as exc:
-            return postgres_cause(_scrub(str(exc), url))
+            db.connect(url, timeout=timeout_s, autocommit=True, name="enrichlog-projector probe").close()
+        except (db.CannotConnect, db.InvalidURL) as exc:
+            return postgres_cause(exc.text)
         return None
 
     return probe

@@ -11,8 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-
+from projector import db
 from projector.errors import ProjectorError
 from projector.kafka_login import check_login
 from projector.settings import ProjectorSettings
@@ -72,11 +71,12 @@ def _topics(settings: ProjectorSettings, timeout_s: float) -> dict[str, int | No
 
 
 def _database(url: str, timeout_s: float) -> str:
-    from enrichlog.migrate import pending, redact
+    from enrichlog.migrate import pending
 
-    where = redact(url)
+    where = db.redact(url)
     reach_postgres(url, timeout_s, "read its migrations")
-    with psycopg.connect(url, connect_timeout=max(2, round(timeout_s)), autocommit=True) as conn:
+    with db.connection(url, "PostgreSQL refused to list its migrations", timeout=max(2, round(timeout_s)),
+                       autocommit=True) as conn:
         missing = pending(conn)
     if missing:
         raise ServicesUnavailable(f"PostgreSQL at {where} is not migrated ({len(missing)} pending: "

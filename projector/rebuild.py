@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from projector import db
 from projector.errors import ProjectorError, RebuildError
 from projector.rows import COLUMNS, JobRow, project_all
 from projector.state import stored_state_json
@@ -255,7 +256,7 @@ def check(database_url: str, kafka: Kafka, topic: str, consumer: str,
           progress: Progress | None = None) -> CheckReport:
     """Compare the topic's rows with the fold of the topic up to the consumer's positions."""
     partitions = _require_topic(kafka, topic)
-    with psycopg.connect(database_url, connect_timeout=10) as conn:
+    with db.connection(database_url, "PostgreSQL refused the check", timeout=10) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         report = CheckReport(topic, consumer, _positions(conn, consumer, topic, lock=False), partitions)
         expected = _fold_topic(kafka, report, progress)
@@ -314,7 +315,7 @@ def rebuild(database_url: str, kafka: Kafka, topic: str, consumer: str, progress
     changed) when the rebuilt rows do not check, a job's row is another topic's, or the topic has
     rows its replay does not make and `drop_extra` is false (see `_refuse_extra`)."""
     partitions = _require_topic(kafka, topic)
-    with psycopg.connect(database_url, connect_timeout=10) as conn:
+    with db.connection(database_url, "PostgreSQL refused the rebuild", timeout=10) as conn:
         # Locked until commit: the group's projector waits, then continues where the rebuilt rows end.
         report = CheckReport(topic, consumer, _positions(conn, consumer, topic, lock=True), partitions)
         expected = _fold_topic(kafka, report, progress)

@@ -20,8 +20,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from projector import db
 from projector import sql as q
-from projector.errors import StoreError, StoreUnavailable
+from projector.errors import StoreError
 from projector.fold import fold_by_job, job_status
 from projector.metrics import Metrics
 from projector.pgcopy import copy_data, row_copy, source_field
@@ -47,9 +48,6 @@ def _sources(batch: Sequence[Positioned], next_offsets: dict[tuple[str, int], in
     if len(topics) == 1:
         return source_field(topics.pop())
     return {m.event.job_id: source_field(m.topic) for m in reversed(batch) if m.event is not None}
-
-
-_TRANSIENT = (psycopg.OperationalError, psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
 
 @dataclass
@@ -78,10 +76,9 @@ class _Stale(Exception):
 
 
 _STAGE_HINTS = {
-    "42P01": "; is the database migrated (enrichlog migrate)?",
-    "42703": "; is the database migrated (enrichlog migrate)?",
-    "42501": "; the projector's role needs the TEMPORARY privilege on the database "
-             "(GRANT TEMPORARY ON DATABASE <database> TO <role>)",
+    **db.HINTS,
+    db.INSUFFICIENT_PRIVILEGE: "; the projector's role needs the TEMPORARY privilege on the database "
+                               "(GRANT TEMPORARY ON DATABASE <database> TO <role>)",
 }
 _IN_TRANSACTION_ATTEMPTS = 5
 _YIELD_EVERY = 250  # rows encoded between two yields to the event loop
@@ -127,35 +124,27 @@ class PostgresStore:
         return self._reader
 
     async def _connect(self, *, autocommit: bool) -> psycopg.AsyncConnection[Any]:
-        try:
-            conn = await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=5, autocommit=autocommit,
-                                                         application_name=_application_name(self.application_name))
-        except _TRANSIENT as exc:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
+        conn = await db.connect_async(self.database_url, autocommit=autocommit, name=self.application_name)
         if autocommit:
             return conn
         try:  # the writer: its staging table, for the rows of jobs already stored
-            await conn.execute(q.CREATE_STAGE)
-            await conn.commit()
-        except BaseException as exc:
+            with db.translated("cannot create the projector's staging table", _STAGE_HINTS):
+                await conn.execute(q.CREATE_STAGE)
+                await conn.commit()
+        except BaseException:
             await conn.close()
-            if isinstance(exc, _TRANSIENT):
-                raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(exc)}") from exc
-            if isinstance(exc, psycopg.Error):
-                hint = _STAGE_HINTS.get(exc.sqlstate or "", "")
-                raise StoreError(f"cannot create the projector's staging table ({exc.sqlstate}): "
-                                 f"{_first_line(exc)}{hint}") from exc
             raise
         return conn
 
     async def positions(self, topic: str) -> dict[int, int]:
         conn = await self._connection()
-        async with conn.transaction():
-            cur = await conn.execute(
-                "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s",
-                (self.consumer, topic),
-            )
-            return {p: o for p, o in await cur.fetchall()}
+        with db.translated("cannot read the stored positions"):
+            async with conn.transaction():
+                cur = await conn.execute(
+                    "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s",
+                    (self.consumer, topic),
+                )
+                return {p: o for p, o in await cur.fetchall()}
 
     @property
     def reads_ahead(self) -> bool:
@@ -191,7 +180,7 @@ class PostgresStore:
                 start.update({(topic, p): o for p, o in await cur.fetchall()})
             stored = {row[0]: (state_of_row(row[:-1]), row[-1]) for row in await states_cur.fetchall()} \
                 if states_cur else {}
-        except (psycopg.Error, StoreUnavailable):  # the write transaction will say what is wrong, if anything
+        except (psycopg.Error, StoreError):  # not translated: the write transaction will say what is wrong, if anything
             self.invalidate()
             return None
         if epoch != self._epoch:  # the previous batch failed while we read
@@ -254,38 +243,37 @@ class PostgresStore:
             return ApplyResult()
         conn = await self._connection()
         try:
-            if prepared is not None and prepared.epoch == self._epoch:
-                try:
-                    async with conn.transaction():
-                        await self._write_prepared(conn, prepared)
-                    self._log_below(prepared)
-                    return prepared.result
-                except _Stale as stale:
-                    self.fallbacks += 1
-                    self._refused(stale, "the batch folded ahead was refused and is folded again in its transaction")
-            self.invalidate()  # from here on, this batch's outcome is only known after its commit
-            for _ in range(_IN_TRANSACTION_ATTEMPTS):
-                try:
-                    async with conn.transaction():
-                        done = await self._apply(conn, batch)
-                    self._log_below(done)
-                    return done.result
-                except _Stale as stale:  # a row changed between our read and our write: read again
-                    self._refused(stale, "the batch was refused and is folded again")
-                    continue
-            raise StoreError(f"rows of the batch kept changing under it ({_IN_TRANSACTION_ATTEMPTS} attempts): "
-                             "is another process writing this consumer's rows?")
-        except _TRANSIENT as exc:
-            self.invalidate()
-            raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(exc)}") from exc
-        except psycopg.Error as exc:
-            self.invalidate()
-            state = exc.sqlstate or ""
-            raise StoreError(f"batch rejected by PostgreSQL ({state}): {_first_line(exc)}",
-                             poison=state[:2] in ("22", "23")) from exc
-        except BaseException:
+            with db.translated("batch rejected by PostgreSQL"):
+                return await self._apply_in(conn, batch, prepared)
+        except BaseException:  # whatever the failure, what was prepared may no longer hold
             self.invalidate()
             raise
+
+    async def _apply_in(self, conn: psycopg.AsyncConnection[Any], batch: Sequence[Positioned],
+                        prepared: Prepared | None) -> ApplyResult:
+        """`apply` on the writer's connection: the prepared batch if it still holds, else folded again
+        in its transaction, as often as a row changes under it."""
+        if prepared is not None and prepared.epoch == self._epoch:
+            try:
+                async with conn.transaction():
+                    await self._write_prepared(conn, prepared)
+                self._log_below(prepared)
+                return prepared.result
+            except _Stale as stale:
+                self.fallbacks += 1
+                self._refused(stale, "the batch folded ahead was refused and is folded again in its transaction")
+        self.invalidate()  # from here on, this batch's outcome is only known after its commit
+        for _ in range(_IN_TRANSACTION_ATTEMPTS):
+            try:
+                async with conn.transaction():
+                    done = await self._apply(conn, batch)
+                self._log_below(done)
+                return done.result
+            except _Stale as stale:  # a row changed between our read and our write: read again
+                self._refused(stale, "the batch was refused and is folded again")
+                continue
+        raise StoreError(f"rows of the batch kept changing under it ({_IN_TRANSACTION_ATTEMPTS} attempts): "
+                         "is another process writing this consumer's rows?")
 
     async def _write_prepared(self, conn: psycopg.AsyncConnection[Any], prepared: Prepared) -> None:
         """Claim the positions and check them, then write the rows and advance the positions: any
@@ -435,11 +423,3 @@ def db_values(row: Any) -> list[Any]:
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
-
-def _application_name(name: str | None) -> str | None:
-    return name[:63] if name else None  # PostgreSQL keeps 63 bytes of it; None: libpq's default
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

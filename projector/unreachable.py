@@ -140,20 +140,18 @@ def postgres_cause(text: str) -> str:
 def reach_postgres(url: str, timeout_s: float, what: str = "") -> None:
     """Return once PostgreSQL at `url` accepts a connection and this login; ServiceUnreachable when
     it refuses the login (at once: retrying will not fix a password) or is not reached within `timeout_s`."""
-    import psycopg
+    from projector import db
 
-    from enrichlog.migrate import _scrub, redact
-
-    where, started, attempts = redact(url), time.monotonic(), 0
+    where, started, attempts = db.redact(url), time.monotonic(), 0
     while True:
         attempts += 1
         left, attempt_started = started + timeout_s - time.monotonic(), time.monotonic()
         try:
             # psycopg's own bound: whole seconds, at least 2
-            psycopg.connect(url, connect_timeout=max(2, math.ceil(left)), autocommit=True).close()
+            db.connect(url, timeout=max(2, math.ceil(left)), autocommit=True).close()
             return
-        except psycopg.Error as exc:
-            text = _scrub(str(exc), url)
+        except (db.CannotConnect, db.InvalidURL) as exc:
+            text = exc.text
             took = time.monotonic() - attempt_started
         cause = postgres_cause(text)
         if _LOGIN.search(text) and not _RETRYABLE.search(text):

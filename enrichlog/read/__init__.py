@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg
 
-from enrichlog.migrate import redact
 from enrichlog.read.models import (
     AmbiguousRef,
     InvalidCursor,
@@ -26,6 +25,8 @@ from enrichlog.read.models import (
 )
 from enrichlog.read.roots import RootFilters, decode_cursor, encode_cursor, roots_page, roots_query
 from enrichlog.read.timeline import timeline
+from projector import db
+from projector.errors import StoreError, StoreUnavailable
 
 
 class DatabaseUnavailable(ReadError):
@@ -35,13 +36,9 @@ class DatabaseUnavailable(ReadError):
 def connect(database_url: str) -> psycopg.Connection[Any]:
     """An autocommit connection for reads; DatabaseUnavailable (one line) if it cannot be made."""
     try:
-        return psycopg.connect(database_url, autocommit=True, connect_timeout=5)
-    except psycopg.Error as exc:
-        lines = str(exc).strip().splitlines()
-        reason = (lines[0] if lines else type(exc).__name__).replace(database_url, redact(database_url))
-        raise DatabaseUnavailable(f"cannot connect to {redact(database_url)}: {reason}") from exc
-    except Exception as exc:  # a malformed URL: libpq's parser raises ProgrammingError or ValueError
-        raise DatabaseUnavailable(f"invalid database URL {redact(database_url)!r}: {exc}") from exc
+        return db.connect(database_url, autocommit=True)
+    except StoreError as exc:  # unreachable, a login refused, a malformed URL (projector.db says which)
+        raise DatabaseUnavailable(str(exc)) from exc
 
 
 class NotMigrated(ReadError):
@@ -50,13 +47,20 @@ class NotMigrated(ReadError):
 
 @contextmanager
 def reading(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """A connection for reads, closed at the end; a missing table or column says to migrate."""
+    """A connection for reads, closed at the end. Its errors are projector.db's: a missing table
+    or column (NotMigrated) says to migrate, a connection lost is DatabaseUnavailable, any other
+    refusal a StoreError."""
+    hints = {state: f"; is {db.redact(database_url)} migrated? run `enrichlog migrate`" for state in db.NOT_MIGRATED}
     with connect(database_url) as conn:
         try:
-            yield conn
-        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise NotMigrated(f"{first}: is {redact(database_url)} migrated? run `enrichlog migrate`") from exc
+            with db.translated("PostgreSQL refused the read", hints):
+                yield conn
+        except StoreUnavailable as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        except StoreError as exc:
+            if exc.sqlstate in db.NOT_MIGRATED:
+                raise NotMigrated(str(exc)) from exc
+            raise
 
 
 __all__ = [

@@ -459,3 +459,46 @@ def test_a_role_without_temporary_tables_is_refused_with_what_to_do(db: str) -> 
             conn.execute(f'GRANT TEMPORARY ON DATABASE "{dbname}" TO PUBLIC')
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'DROP ROLE "{role}"')
+
+
+@pytest.mark.postgres
+def test_a_row_the_database_refuses_is_poison_and_forgets_what_was_prepared(db: str) -> None:
+    """A constraint the row breaks (SQLSTATE class 23): poison, so that the pipeline can isolate
+    the event; the batch prepared ahead no longer holds."""
+    c = Chain()
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE enrichment_logs ADD CONSTRAINT refused CHECK (job_id <> '{c.root_id}')")
+    store = PostgresStore(db, consumer="test")
+    batch = [Positioned("events", 0, 0, c.started(c.root_id))]
+
+    async def go() -> None:
+        try:
+            await store.apply(batch, await store.prepare(batch))
+        finally:
+            await store.close()
+
+    with pytest.raises(StoreError, match=r"^batch rejected by PostgreSQL \(23514\): .*\"refused\"$") as caught:
+        asyncio.run(go())
+    assert caught.value.poison and caught.value.sqlstate == "23514" and not store.reads_ahead
+
+
+@pytest.mark.postgres
+def test_a_schema_older_than_the_store_is_refused_not_poison_and_says_to_migrate(db: str) -> None:
+    """A rejection that is the deployment's (a column the store writes is missing): the projector
+    stops rather than dead-letter every event, and the message says what to do."""
+    first, second = Chain(), Chain()
+    store = PostgresStore(db, consumer="test")
+
+    async def go() -> None:
+        try:
+            await store.apply([Positioned("events", 0, 0, first.started(first.root_id))])
+            with psycopg.connect(db, autocommit=True) as conn:
+                conn.execute("ALTER TABLE enrichment_logs DROP COLUMN source_topic")
+            await store.apply([Positioned("events", 0, 1, second.started(second.root_id))])
+        finally:
+            await store.close()
+
+    with pytest.raises(StoreError, match=r"^batch rejected by PostgreSQL \(42703\): .*source_topic.*; is the "
+                       r"database migrated \(enrichlog migrate\)\?$") as caught:
+        asyncio.run(go())
+    assert not caught.value.poison and caught.value.sqlstate == "42703"
