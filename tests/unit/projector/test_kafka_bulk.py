@@ -14,7 +14,7 @@ from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
-from projector.faust_batching import BatchingApp, Fetched, _channel_of, _take, ack_fetched
+from projector.kafka.bulk import BatchingApp, Fetched, _channel_of, _take, ack_fetched
 
 
 def _queue(items: list[int]) -> ThrowableQueue[int]:
