@@ -147,7 +147,7 @@ def run(settings: ProjectorSettings) -> int:
     metrics.topic_partitions_configured.labels(partitions.topic).set(partitions.configured)
     metrics.serve(settings.metrics_port, settings.metrics_host)
     outages = watch_outages(settings, handler)
-    edge = FaustEdge(settings, lambda _app: build_handler(settings, metrics, outages))
+    edge = FaustEdge(settings, lambda: build_handler(settings, metrics, outages))
     topic_watch = watch(kafka, settings.events_topic, started_with)
     if topic_watch is not None:
         edge.every(topic_watch.interval_s, "topic-watch", topic_watch.check)

@@ -21,7 +21,6 @@ same batches to `projector.loop.project`.
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -38,17 +37,15 @@ from projector.pipeline import BatchHandler
 from projector.settings import ProjectorSettings
 from schemas.kafka_connection import KafkaConnection
 
-log = logging.getLogger("projector.kafka.app")
-
 
 class FaustEdge:
     """The projector on Faust: the app (`create_app`), periodic checks that may stop it, its worker.
 
-    `handler_factory` makes the batch handler once the worker runs (it is given the app); the loop
+    `handler_factory` makes the batch handler once the worker runs; the loop
     runs every batch of the events topic through it until the worker stops (SIGTERM, SIGINT) or
     crashes (a failed commit, a check that says stop)."""
 
-    def __init__(self, settings: ProjectorSettings, handler_factory: Callable[[faust.App], BatchHandler]) -> None:
+    def __init__(self, settings: ProjectorSettings, handler_factory: Callable[[], BatchHandler]) -> None:
         self.settings = settings
         self.app = create_app(settings, handler_factory)
 
@@ -82,7 +79,7 @@ class FaustEdge:
 
 def create_app(
     settings: ProjectorSettings,
-    handler_factory: Callable[[faust.App], BatchHandler],
+    handler_factory: Callable[[], BatchHandler],
 ) -> faust.App:
     app = BatchingApp(
         settings.consumer_group,
@@ -117,7 +114,7 @@ def create_app(
 
     @app.agent(topic, name="project", concurrency=1, supervisor_strategy=CrashingSupervisor)
     async def project_events(stream: faust.StreamT[Any]) -> None:
-        handler = state.setdefault("handler", handler_factory(app))
+        handler = state.setdefault("handler", handler_factory())
         batches = take_batches(stream, settings.batch_max, settings.batch_window_s,
                                acked=lambda batch: _report_lag(app, handler.metrics, batch))
         await project(batches, handler)
