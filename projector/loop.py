@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from projector.pipeline import BatchHandler, Decoded
 
@@ -33,22 +33,29 @@ log = logging.getLogger("projector.loop")
 
 
 class Record(Protocol):
-    """One message as the edge delivers it (aiokafka's `ConsumerRecord` has these and more)."""
+    """One message as the edge delivers it (aiokafka's `ConsumerRecord` has these and more; so has
+    the pipeline's `RawMessage`)."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 class Batch(Protocol):
     """Records from the edge, none acknowledged yet, and the way to acknowledge them all."""
 
     @property
-    def records(self) -> Sequence[Any]:
-        """The records, in delivery order (each partition's in offset order): `Record`s."""
+    def records(self) -> Sequence[Record]:
+        """The records, in delivery order (each partition's in offset order)."""
         ...
 
     def ack(self) -> None:

@@ -62,7 +62,7 @@ class LoggedStore(InMemoryStore):
                  fail: int | None = None) -> None:
         super().__init__()
         self.log, self.per_batch, self.fail = log, per_batch, fail
-        self.reads_ahead = reads_ahead  # type: ignore[misc]
+        self.reads_ahead = reads_ahead
         self.hold: dict[int, asyncio.Event] = {}  # batch n's apply waits for this event
 
     def _n(self, batch: Sequence[Positioned]) -> int:
