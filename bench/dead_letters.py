@@ -23,9 +23,12 @@ sys.path.insert(0, str(ROOT))
 async def one_run(bootstrap: str, topic: str, messages: int, size: int) -> float:
     from projector.deadletter import RawMessage
     try:
-        from projector.deadletter_kafka import KafkaDeadLetters
-    except ImportError:  # before the writer had a module of its own: to measure it against
-        from projector.deadletter import KafkaDeadLetters  # type: ignore[attr-defined,no-redef]
+        from projector.kafka.deadletter import KafkaDeadLetters
+    except ImportError:  # before the Kafka edge had a package: to measure it against
+        try:
+            from projector.deadletter_kafka import KafkaDeadLetters  # type: ignore[no-redef]
+        except ImportError:  # before the writer had a module of its own
+            from projector.deadletter import KafkaDeadLetters  # type: ignore[attr-defined,no-redef]
     from projector.memory_store import InMemoryStore
     from projector.pipeline import BatchHandler
 

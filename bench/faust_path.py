@@ -1,6 +1,6 @@
 """What Faust alone costs per event: an agent that only takes batches and acks them, on a pre-filled
 topic, through faust-streaming's stock path (`noack_take`, `stream.ack`, the stock consumer) and
-through the projector's (`projector.faust_batching`). No parsing, no database.
+through the projector's (`projector.kafka.bulk`). No parsing, no database.
 
     KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 .venv/bin/python bench/faust_path.py --topic bench-proj-... --events 190000
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 def worker(path: str, topic_name: str, total: int) -> None:
     import faust
 
-    from projector.faust_batching import BatchingApp, ack_fetched, take_batches
+    from projector.kafka.bulk import BatchingApp, take_batches
 
     app_cls = BatchingApp if path == "batching" else faust.App
     app = app_cls(
@@ -54,8 +54,7 @@ def worker(path: str, topic_name: str, total: int) -> None:
     async def consume(stream: Any) -> None:
         if path == "batching":
             async for batch in take_batches(stream, 2000, 0.05):
-                for fetched in batch.fetched:
-                    ack_fetched(app.consumer, fetched)
+                batch.ack()
                 count(batch.records)
         else:
             async for batch in stream.noack_take(2000, within=0.05):

@@ -76,7 +76,7 @@ def reach_services(kafka: KafkaConnection | str, database_url: str, timeout_s: f
     `kafka`: a connection, or the bootstrap servers of a plaintext one."""
     import time
 
-    from projector.kafka_login import check_login
+    from projector.kafka.login import check_login
     from projector.topics import admin_client
     from projector.unreachable import reach_kafka, reach_postgres
     from schemas.kafka_connection import as_connection

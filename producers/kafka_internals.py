@@ -61,9 +61,9 @@ class _FastAppend:
     """
 
     def __init__(self, producer: Any, topic: str, hashes: dict[bytes, int], max_keys: int) -> None:
-        self.append = producer._accumulator.append
-        self._metadata = producer._metadata
-        self.wakeup = producer._sender.wakeup
+        self.append = producer._accumulator.append  # noqa: SLF001 - the append path this class is for
+        self._metadata = producer._metadata  # noqa: SLF001 - send's own metadata look-up
+        self.wakeup = producer._sender.wakeup  # noqa: SLF001 - send's own sender wake-up
         self._topic = topic
         self.hashes = hashes
         self._max_keys = max_keys
@@ -75,9 +75,11 @@ class _FastAppend:
         if kafka.__version__ not in _FAST_APPEND_VERSIONS or not isinstance(producer, KafkaProducer):
             return None
         try:
-            if producer._transaction_manager is not None and producer._transaction_manager.is_transactional():
+            manager = producer._transaction_manager  # noqa: SLF001 - no public "is transactional"
+            if manager is not None and manager.is_transactional():
                 return None
-            return cls(producer, topic, partitioner._hashes, partitioner._max_keys)
+            # The partitioner's cache is shared, so both paths hash a key once.
+            return cls(producer, topic, partitioner._hashes, partitioner._max_keys)  # noqa: SLF001
         except (AttributeError, KeyError, TypeError):  # internals not as expected: use send()
             return None
 
@@ -111,7 +113,7 @@ def retriable(exc: BaseException) -> bool:
 def has_fatal_error(producer: Any) -> bool:
     """kafka-python's idempotent producer in its fatal state: it fails every later record."""
     try:
-        manager = producer._transaction_manager
+        manager = producer._transaction_manager  # noqa: SLF001 - no public fatal state
         return manager is not None and bool(manager.has_fatal_error())
     except AttributeError:  # not a KafkaProducer of the version we know
         return False

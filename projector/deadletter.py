@@ -6,7 +6,7 @@ the dead-letter topic's limit (`max.message.bytes`: the largest record batch the
 compared by the producer before compression) goes in a reduced form instead, so that no single
 message can stop the stream: see `reduced`. The source topic still holds the original.
 
-Writing them (`projector.deadletter_kafka`) is acknowledged by all in-sync replicas before the
+Writing them (`projector.kafka.deadletter`) is acknowledged by all in-sync replicas before the
 batch's positions are committed. A crash between the two re-sends the dead letters: the
 dead-letter topic is at-least-once.
 """
@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from projector.errors import DeadLetterError
 
@@ -39,14 +39,6 @@ class RawMessage:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
     timestamp_ms: int | None = None
-
-
-def raw_of_record(record: Any) -> RawMessage:
-    """An aiokafka record (what the Faust agent is handed, in bulk) as a RawMessage: only a message
-    that is dead-lettered is turned into one."""
-    headers = tuple((k, v if isinstance(v, bytes) else bytes(v or b"")) for k, v in (record.headers or ()))
-    return RawMessage(record.topic, record.partition, record.offset, record.key, record.value, headers,
-                      record.timestamp)
 
 
 @dataclass(frozen=True, slots=True)

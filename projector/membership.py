@@ -8,9 +8,8 @@ handed its partitions without a rebalance.
 
 The other side of KIP-345: a static member does not leave its group when it stops (aiokafka, like
 Kafka's Java client, sends no LeaveGroup then), so a projector stopped with SIGTERM would hold its
-partitions, unread, for a whole session timeout. `LeavingConsumerThread` leaves on a clean stop
-anyway: with a LeaveGroup naming its member id (which the broker accepts from a static member as from
-any other, and which removes its name from the group too), the partitions move to the others at once.
+partitions, unread, for a whole session timeout. Its consumer (projector.kafka.membership
+`LeavingConsumerThread`) leaves on a clean stop anyway, and the partitions move to the others at once.
 
 Two live processes must never share a name: the second one to join takes the name, fencing the first,
 which finds itself unknown to the group at its next offset commit or heartbeat and joins again, fencing
@@ -28,8 +27,6 @@ import time
 from typing import Any
 
 import psycopg
-from faust.tables import TableManager
-from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from projector.errors import ProjectorError
 
@@ -77,26 +74,3 @@ def claim_instance(database_url: str, group: str, instance_id: str | None, *, wa
                 "two processes with one id would fence each other in the group again and again; give each "
                 "process its own ENRICHLOG_INSTANCE_ID")
         time.sleep(0.2)
-
-
-class PromptTableManager(TableManager):
-    """Faust's table manager without the second it sleeps at start, which holds back the consumer's
-    joining its group (the app subscribes once the tables are registered): every restart waited for
-    it. The projector has no tables; what the sleep would wait for is registered by then."""
-
-    async def on_start(self) -> None:
-        if not self.should_stop:
-            await self._update_channels()
-            await self.recovery.start()
-
-
-class LeavingConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    """Faust's consumer thread, whose consumer leaves its group when it stops, static member or not."""
-
-    async def on_thread_stop(self) -> None:
-        consumer = self._consumer
-        if consumer is not None and consumer._coordinator is not None:
-            # aiokafka's close() leaves the group only when it has no instance id; it closes after the
-            # coordination task ended, so nothing joins again under the name once it is dropped here.
-            consumer._coordinator._group_instance_id = None
-        await super().on_thread_stop()

@@ -34,8 +34,8 @@ from typing import Any
 import psycopg
 
 from projector.errors import ProjectorError
-from projector.topics import Kafka, topic_id
-from schemas.kafka_connection import as_connection
+from projector.kafka.group_offsets import CommitRefused, GroupOffsets
+from projector.topics import Kafka
 
 log = logging.getLogger("projector.offsets")
 
@@ -77,29 +77,16 @@ def stale_reason(topic: str, recorded_id: uuid.UUID | None, current_id: uuid.UUI
 def reconcile(kafka: Kafka, database_url: str, topic: str, group: str) -> list[Rewind]:
     """Drop the group's positions if they are another topic's, then rewind the group's committed
     offsets that are ahead of the table; the rewinds done."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-    from kafka.structs import OffsetAndMetadata
-
-    consumer = KafkaConsumer(**as_connection(kafka).kafka_python(), group_id=group, enable_auto_commit=False,
-                             allow_auto_create_topics=False)  # as the projector's consumer (consumer_client)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
+    with GroupOffsets(kafka, topic, group) as offsets:
         # Kafka first, the table second: other members of the group may be folding meanwhile, and
         # they commit to Kafka only what the table already holds, so a table position read after
         # the offset is never behind it unless the table really is behind (read the other way
         # round, a member's progress in between looked like a table behind Kafka).
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        committed_offsets = {tp.partition: consumer.committed(tp) for tp in tps}
-        current_id = topic_id(kafka, topic)
-
-        def end_offsets() -> dict[int, int]:
-            return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()} if tps else {}
-
-        positions = _checked_positions(database_url, group, topic, current_id, end_offsets)
-        if tps:
-            first_offsets = {tp.partition: o for tp, o in consumer.beginning_offsets(tps).items()}
-            _warn_of_deleted(topic, group, positions, first_offsets)
+        committed_offsets = offsets.committed()
+        current_id = offsets.topic_id()
+        positions = _checked_positions(database_url, group, topic, current_id, offsets.end_offsets)
+        if offsets.partitions:
+            _warn_of_deleted(topic, group, positions, offsets.first_offsets())
         rewinds = []
         for p, committed in committed_offsets.items():
             table = positions.get(p, 0)
@@ -107,19 +94,16 @@ def reconcile(kafka: Kafka, database_url: str, topic: str, group: str) -> list[R
                 rewinds.append(Rewind(p, committed, table))
         if rewinds:
             try:
-                consumer.commit({TopicPartition(topic, r.partition): OffsetAndMetadata(r.table_position, "", -1)
-                                 for r in rewinds})
-            except KafkaError as exc:
+                offsets.commit({r.partition: r.table_position for r in rewinds})
+            except CommitRefused as exc:
                 raise ProjectorError(
                     f"consumer group {group!r} has committed offsets ahead of the database's positions "
-                    f"({_describe(rewinds)}) and they could not be rewound ({exc!r}); stop the group's other "
+                    f"({_describe(rewinds)}) and they could not be rewound ({exc.cause!r}); stop the group's other "
                     "members and start again, or use a new ENRICHLOG_CONSUMER_GROUP"
-                ) from exc
+                ) from exc.cause
             log.warning("rewound committed offsets to the database's positions",
                         extra={"topic": topic, "group": group, "rewinds": _describe(rewinds)})
         return rewinds
-    finally:
-        consumer.close()
 
 
 def _checked_positions(database_url: str, group: str, topic: str, current_id: uuid.UUID | None,

@@ -36,7 +36,7 @@ from projector.unreachable import split_servers, tcp_probe
 
 log = logging.getLogger("projector.outages")
 
-LIBRARIES = ("aiokafka", "kafka", "faust", "mode", "projector.consumer_client")  # Kafka's
+LIBRARIES = ("aiokafka", "kafka", "faust", "mode", "projector.kafka.consumer_client")  # Kafka's
 DATABASE_LIBRARIES = ("psycopg",)  # kept out only while PostgreSQL is away (a broken pipeline's clean-up)
 # What the libraries say of a broker away (or of the group's state after it was): kept out of the log.
 _KAFKA_AWAY = re.compile(

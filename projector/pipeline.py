@@ -67,7 +67,7 @@ class BatchHandler:
         raw_of: Callable[[Any], RawMessage] = lambda message: message,
         unavailable: Callable[[str], None] | None = None,
     ) -> None:
-        """`raw_of` turns a message as given to `decode` (a RawMessage by default; the Faust agent
+        """`raw_of` turns a message as given to `decode` (a RawMessage by default; the Kafka edge
         gives aiokafka's records) into the RawMessage that is dead-lettered: only bad ones are turned.
         `unavailable` is told why, each time the database is unavailable (the projector's outage log,
         projector.outages, says it then); without it each retry is logged."""
@@ -84,7 +84,7 @@ class BatchHandler:
         return await self.commit(self.decode(messages))
 
     async def decode_yielding(self, messages: Sequence[Any], every: int = 250) -> Decoded:
-        """`decode`, yielding to the event loop every `every` messages: the agent decodes while the
+        """`decode`, yielding to the event loop every `every` messages: the loop decodes while the
         previous batch commits, and that commit's round trips must not wait for the whole batch."""
         decoded = Decoded(len(messages), time.perf_counter(), messages)
         for i in range(0, len(messages), every):
@@ -93,7 +93,7 @@ class BatchHandler:
         return decoded
 
     def decode(self, messages: Sequence[Any]) -> Decoded:
-        """The CPU part (parsing), separate so that the agent can decode the next batch while the
+        """The CPU part (parsing), separate so that the loop can decode the next batch while the
         database commits this one. Nothing is sent or written here."""
         decoded = Decoded(len(messages), time.perf_counter(), messages)
         self._decode_into(decoded, messages)
@@ -117,7 +117,7 @@ class BatchHandler:
 
     async def prepare(self, decoded: Decoded) -> None:
         """Let the store fold the batch ahead of its transaction, when it can (PostgresStore): the
-        agent does this while the previous batch commits. Nothing is written here."""
+        loop does this while the previous batch commits. Nothing is written here."""
         decoded.prepared = await self.store.prepare(decoded.positioned)
 
     async def commit(self, decoded: Decoded) -> ApplyResult:

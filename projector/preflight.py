@@ -13,7 +13,7 @@ from typing import Any
 
 from projector import db
 from projector.errors import ProjectorError
-from projector.kafka_login import check_login
+from projector.kafka.login import check_login
 from projector.settings import ProjectorSettings
 from projector.topics import TopicPartitions, partition_counts
 from projector.unreachable import reach_kafka, reach_postgres

@@ -74,7 +74,7 @@ class CheckReport:
                     f"{self.events_read} events")
         return (f"MISMATCH in topic {self.topic}'s rows: {len(self.missing)} missing{_eg(self.missing)}, "
                 f"{len(self.extra)} extra{_eg(self.extra)}, {len(self.different)} different{self._different()}"
-                f"{f', {len(self.foreign)} written from another topic{self._foreign()}' if self.foreign else ''}"
+                f"{f', {len(self.foreign)} written from another topic{self.foreign_eg()}' if self.foreign else ''}"
                 f" of {self.rows_compared} rows")
 
     def plan(self, rebuilt: int) -> str:
@@ -93,7 +93,7 @@ class CheckReport:
     def _different(self) -> str:
         return _eg(f"{job_id}: {', '.join(cols)}" for job_id, cols in self.different.items())
 
-    def _foreign(self) -> str:
+    def foreign_eg(self) -> str:
         return _eg(f"{job_id}: topic {topic}" for job_id, topic in self.foreign.items())
 
 
@@ -334,7 +334,7 @@ def rebuild(database_url: str, kafka: Kafka, topic: str, consumer: str, progress
         if report.foreign:
             raise RebuildError(
                 f"{len(report.foreign)} jobs with events on topic {topic} have rows folded from another topic"
-                f"{report._foreign()}: one topic's replay cannot recompute them (a job's events belong on one "
+                f"{report.foreign_eg()}: one topic's replay cannot recompute them (a job's events belong on one "
                 "topic); nothing swapped")
         if report.extra and not drop_extra:
             _refuse_extra(conn, kafka, report)

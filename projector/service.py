@@ -1,4 +1,4 @@
-"""Run the projector: check the configuration and the services, create the topics, start Faust."""
+"""Run the projector: check the configuration and the services, create the topics, start the Kafka edge."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 from typing import Any
 
 from enrichlog.migrate import redact
-from projector.deadletter import raw_of_record
-from projector.deadletter_kafka import KafkaDeadLetters
+from projector.kafka.deadletter import KafkaDeadLetters
+from projector.kafka.records import raw_of_record
 from projector.metrics import Metrics
 from projector.outages import LibraryNoise, Outages, kafka_probe, postgres_probe
 from projector.pipeline import BatchHandler, RetryPolicy
@@ -119,18 +119,19 @@ def run(settings: ProjectorSettings) -> int:
     # start-up with status 0 instead of killing the process by the signal: nothing is in flight yet.
     signal.signal(signal.SIGTERM, _stop_during_startup)
     handler = configure_logging(settings)
+    from projector.kafka.versions import check_versions
+
+    check_versions()  # an untested Faust or aiokafka: one line (UntestedVersion), exit 1
     bootstrap, url, timeout_s = (settings.kafka_bootstrap_servers, settings.database_url.get_secret_value(),
                                  settings.connect_timeout_s)
     reach_kafka(bootstrap, timeout_s, "create and check the topics")  # else one line, exit 1
-    from projector.kafka_login import check_login
+    from projector.kafka.login import check_login
 
     kafka = settings.connection()
     check_login(kafka, timeout_s)  # a refused login or TLS handshake: one line (KafkaLoginFailed), exit 1
     reach_postgres(url, timeout_s, "read the positions")
     partitions = ensure_topics(settings, timeout_s)
-    import faust
-
-    from projector.app import create_app
+    from projector.kafka.app import FaustEdge
     from projector.offsets import reconcile
     from projector.topic_watch import watch
 
@@ -146,24 +147,16 @@ def run(settings: ProjectorSettings) -> int:
     metrics.topic_partitions_configured.labels(partitions.topic).set(partitions.configured)
     metrics.serve(settings.metrics_port, settings.metrics_host)
     outages = watch_outages(settings, handler)
-    app = create_app(settings, lambda _app: build_handler(settings, metrics, outages))
-    watch(app, kafka, settings.events_topic, started_with)
-    # Logging stays ours (configure_logging): Faust's worker would add a second, plain-text handler
-    # and, at WARNING or ERROR, a terminal spinner that lowers the root logger to DEBUG to turn on
-    # every record: every debug line of Faust and aiokafka was built, 6% of the projector's CPU at
-    # 1,000 events/s (py-spy).
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
-                          override_logging=False)
-    worker.spinner = None
+    edge = FaustEdge(settings, lambda: build_handler(settings, metrics, outages))
+    topic_watch = watch(kafka, settings.events_topic, started_with)
+    if topic_watch is not None:
+        edge.every(topic_watch.interval_s, "topic-watch", topic_watch.check)
     # Each batch allocates tens of thousands of short-lived, acyclic objects (events, states, rows):
     # with the default threshold (700) the cyclic collector runs every hundred-odd events and, in
-    # its older generations, walks everything the process holds. Less often: +7-20% events/s
-    # measured (bench/projector.py). What the process holds from start-up is left out of its walks.
+    # its older generations, walks everything the process holds. So it runs less often (its effect
+    # on throughput: docs/benchmarks.md), and what the process holds from start-up is left out of
+    # its walks.
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+    return edge.run()

@@ -5,11 +5,12 @@ Deleted under a running projector, the topic is gone from the group's assignment
 topic id and starts again at offset 0, while the stored positions are the old topic's. Folding on
 would skip the new topic's events as replays, or fold nothing at all. The start-up knows what to
 do (projector.offsets drops positions recorded for another topic id, projector.service creates a
-missing topic): so the watch asks the broker for the topic's id every few seconds and, when it is
-no longer the one the projector started with, crashes the worker (exit 1) for its supervisor to
-start it again (a topic not found must be so twice in a row: a broker just started may not know it
-yet). Whatever was folded from the new topic meanwhile is folded again after the restart, from the
-topic's start: nothing is skipped. A broker that does not answer, or answers with an error, is not
+missing topic): so the watch asks the broker for the topic's id every few seconds (the Kafka edge
+runs it: projector.kafka.app `FaustEdge.every`) and, when it is no longer the one the projector
+started with, the edge crashes the worker (exit 1) for its supervisor to start it again (a topic
+not found must be so twice in a row: a broker just started may not know it yet). Whatever was
+folded from the new topic meanwhile is folded again after the restart, from the topic's start:
+nothing is skipped. A broker that does not answer, or answers with an error, is not
 a change (the consumer's own errors report outages).
 """
 
@@ -43,37 +44,47 @@ def change(topic: str, started_with: uuid.UUID, found: uuid.UUID | None) -> Topi
                          "the new topic from its start")
 
 
-def watch(app: Any, kafka: Kafka, topic: str, started_with: uuid.UUID | None,
-          interval_s: float = INTERVAL_S) -> None:
-    """Add the watch to the Faust app as a timer. No id at start (a broker or client without topic
-    ids): nothing to compare, no watch."""
+class TopicWatch:
+    """Whether the events topic is still the one the projector started with, asked by `check`."""
+
+    def __init__(self, kafka: Kafka, topic: str, started_with: uuid.UUID, interval_s: float = INTERVAL_S) -> None:
+        self.kafka, self.topic, self.started_with, self.interval_s = kafka, topic, started_with, interval_s
+        self._bootstrap = as_connection(kafka).bootstrap_servers
+        self._missing = 0  # checks in a row that found no such topic
+        self._admin: Any = None  # one client for the watch's lifetime, made again after an error
+
+    async def check(self) -> TopicReplaced | None:
+        """Ask the broker once: the change, when the projector must stop, else None."""
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(None, self._ask)
+        except ProjectorError:  # no answer, or an error about the topic: not a change
+            return None
+        # A topic not found once may be a broker that has just started: it must be missing twice.
+        self._missing = self._missing + 1 if found is None else 0
+        replaced = change(self.topic, self.started_with, found)
+        if replaced is not None and (found is not None or self._missing >= 2):
+            log.error(str(replaced), extra={"topic": self.topic, "topic_id": str(self.started_with),
+                                            "found": str(found)})
+            return replaced
+        return None
+
+    def _ask(self) -> uuid.UUID | None:
+        if self._admin is None:
+            self._admin = admin_client(self.kafka, self.interval_s)
+        try:
+            return described_topic_id(self._admin, self._bootstrap, self.topic, self.interval_s)
+        except ProjectorError:
+            admin, self._admin = self._admin, None
+            admin.close()
+            raise
+
+
+def watch(kafka: Kafka, topic: str, started_with: uuid.UUID | None,
+          interval_s: float = INTERVAL_S) -> TopicWatch | None:
+    """The watch of the events topic, for the edge to run every `interval_s`. No id at start (a
+    broker or client without topic ids): nothing to compare, no watch."""
     if started_with is None:
         log.warning("the broker gives no topic id: a topic deleted and created again under a running projector "
                     "is not detected", extra={"topic": topic})
-        return
-
-    bootstrap = as_connection(kafka).bootstrap_servers
-    missing = [0]  # checks in a row that found no such topic
-    admin: list[Any] = []  # one client for the watch's lifetime, made again after an error
-
-    def ask() -> uuid.UUID | None:
-        if not admin:
-            admin.append(admin_client(kafka, interval_s))
-        try:
-            return described_topic_id(admin[0], bootstrap, topic, interval_s)
-        except ProjectorError:
-            admin.pop().close()
-            raise
-
-    @app.timer(interval_s, name="topic-watch")
-    async def _check() -> None:
-        try:
-            found = await asyncio.get_running_loop().run_in_executor(None, ask)
-        except ProjectorError:  # no answer, or an error about the topic: not a change
-            return
-        # A topic not found once may be a broker that has just started: it must be missing twice.
-        missing[0] = missing[0] + 1 if found is None else 0
-        replaced = change(topic, started_with, found)
-        if replaced is not None and (found is not None or missing[0] >= 2):
-            log.error(str(replaced), extra={"topic": topic, "topic_id": str(started_with), "found": str(found)})
-            await app.crash(replaced)
+        return None
+    return TopicWatch(kafka, topic, started_with, interval_s)

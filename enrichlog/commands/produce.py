@@ -134,7 +134,7 @@ def _ensure_topic(settings: ProducerSettings, timeout_s: float) -> None:
     """The topic, created when missing; the broker reached first, within `timeout_s` in all."""
     from kafka.errors import KafkaError
 
-    from projector.kafka_login import check_login
+    from projector.kafka.login import check_login
     from projector.unreachable import ServiceUnreachable, kafka_failed, reach_kafka
 
     started, what = time.monotonic(), f"create or describe topic {settings.topic}"

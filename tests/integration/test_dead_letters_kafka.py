@@ -10,7 +10,7 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
 
 from projector.deadletter import DeadLetter, RawMessage
-from projector.deadletter_kafka import KafkaDeadLetters
+from projector.kafka.deadletter import KafkaDeadLetters
 from projector.metrics import Metrics
 from tests.harness import wait_for
 

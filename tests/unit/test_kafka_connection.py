@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from enrichlog.services.tls import Pki, make_pki
 from producers import ProducerSettings
-from projector.app import broker_credentials
+from projector.kafka.app import broker_credentials
 from projector.settings import ProjectorSettings
 from schemas import describe
 from schemas.kafka_connection import KafkaConnection, as_connection, login_failed_message

@@ -14,7 +14,7 @@ from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
-from projector.faust_batching import BatchingApp, Fetched, _channel_of, _take, ack_fetched
+from projector.kafka.bulk import BatchingApp, Fetched, Taken, _channel_of, _take, ack_fetched
 
 
 def _queue(items: list[int]) -> ThrowableQueue[int]:
@@ -162,3 +162,18 @@ def test_offset_gaps_in_a_fetch_are_noted_so_that_commits_pass_them(consumer: An
     asyncio.run(go())
     ack_fetched(consumer, Fetched(tp, records, generation_id=0))
     assert consumer._new_offset(tp) == 11
+
+
+def test_a_batch_acks_all_its_items_then_says_where_each_partition_stands(consumer: Any) -> None:
+    tp0, tp1 = TP("events", 0), TP("events", 1)
+    consumer._committed_offset[tp0] = consumer._committed_offset[tp1] = 0
+    items = [Fetched(tp0, [_record(o) for o in range(0, 3)], generation_id=0),
+             Fetched(tp1, [_record(o, partition=1) for o in range(0, 2)], generation_id=0),
+             Fetched(tp0, [_record(o) for o in range(3, 5)], generation_id=0)]  # a second fetch of partition 0
+    told: list[dict[TP, int]] = []
+    batch = Taken(consumer, [r for item in items for r in item.records], items,
+                  acked=lambda taken: told.append(taken.next_offsets()))
+    batch.ack()
+    assert all(item.acked for item in items)
+    assert (consumer._new_offset(tp0), consumer._new_offset(tp1)) == (5, 2)
+    assert told == [{tp0: 5, tp1: 2}]

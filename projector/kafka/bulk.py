@@ -1,24 +1,27 @@
-"""Faust, batch by batch: the per-message costs of faust-streaming 0.15.3 the projector avoids.
+"""Faust, batch by batch: the bulk delivery of the events topic, without Faust's per-message path.
 
-Measured on this machine with a Faust agent that only acks (bench/faust_path.py): the stock path
-(`noack_take`, `stream.ack`) delivers about 6,500-8,300 events/s, which capped the projector below
-that whatever it did with them. Per message, Faust builds a `Message`, races its delivery against
-a rebalance with four new tasks, decodes it into an `Event` through the conductor, puts it in the
-agent's channel, runs the stream's processors, sensors and context variables, and acks it.
+Per message, Faust builds a `Message`, races its delivery against a rebalance with four new tasks,
+decodes it into an `Event` through the conductor, puts it in the agent's channel, runs the
+stream's processors, sensors and context variables, and acks it: that path, not the projector's
+own work, bounded the projector's throughput (docs/benchmarks.md, bench/faust_path.py).
 
 `BatchDrainConsumer` delivers a bulk topic (`BatchingApp.bulk_topics`) one fetched partition at a
 time instead: the aiokafka records of each partition of a fetch go into the agent's channel as one
 `Fetched` item, under one rebalance race per fetch. `take_batches` cuts the channel into batches,
-and `ack_fetched` acks a whole item once its batch is committed. What mattered of Faust's
-per-message path is kept, per item: records read already are skipped, offset gaps are noted (so
-commits can pass them), flow control is respected, items of a previous consumer generation or
-taken while the flow is stopped for a rebalance are dropped (they are re-read after the seek), every
-item handed out is tracked as unacked so that a rebalance waits for its ack (`Consumer.wait_empty`)
-before committing, and acking fills the consumer's own bookkeeping of safe-to-commit offsets.
-Faust's group membership, assignment, offset commits, rebalances and shutdown are untouched.
+and a batch's `ack` acks its whole items once it is committed (`ack_fetched`). What mattered of
+Faust's per-message path is kept, per item: records read already are skipped, offset gaps are
+noted (so commits can pass them), flow control is respected, items of a previous consumer
+generation or taken while the flow is stopped for a rebalance are dropped (they are re-read after
+the seek), every item handed out is tracked as unacked so that a rebalance waits for its ack
+(`Consumer.wait_empty`) before committing, and acking fills the consumer's own bookkeeping of
+safe-to-commit offsets. Faust's group membership, assignment, offset commits, rebalances and
+shutdown are untouched.
 
-The same ack-only agent then takes about 300,000 events/s (it took 34,000-36,000 with the earlier
-per-message delivery into the channel, and the projector gained from 8,400 to 16,000 events/s).
+This is written against Faust's private consumer internals (projector.kafka.versions names the
+tested versions): `BatchDrainConsumer` overrides `_drain_messages` (a fork of Faust's, which it
+replaces) and `_new_consumer_thread`, and uses the consumer's private state through `self`
+(`_stopped`, `_commit_every`, `_n_acked`, `_read_offset`, `_buffered_partitions`, `_to_message`,
+`_add_gap`, `_wait_next_records`); every other private access is marked `noqa: SLF001`.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
-from projector.consumer_client import ConsumerThread
+from projector.kafka.consumer_client import ConsumerThread
 
 # Topics not delivered in bulk (none in the projector) go message by message: yield to the event
 # loop every this many (Faust's own drain does it every 100).
@@ -72,12 +75,12 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
     """
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
-        # projector.consumer_client: leaves its group on a clean stop, never auto-creates the topic
+        # projector.kafka.consumer_client: leaves its group on a clean stop, never auto-creates the topic
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - run by Faust's Fetcher
         consumer_should_stop = self._stopped.is_set
-        fetcher_should_stop = fetcher._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set  # noqa: SLF001 - as Faust's drain, the fetcher's stop
         commit_every = self._commit_every
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
@@ -177,7 +180,7 @@ async def _put(queue: Any, item: Fetched) -> bool:
 
 
 def _channel_of(app: Any, tp: TP) -> Any:
-    channels = app.topics._tp_index.get(tp) or ()
+    channels = app.topics._tp_index.get(tp) or ()  # noqa: SLF001 - the conductor's channels per partition
     if len(channels) != 1:
         raise RuntimeError(f"topic {tp.topic!r} is delivered in bulk, so it must have exactly one subscriber "
                            f"(one agent, concurrency 1); it has {len(channels)}")
@@ -186,26 +189,27 @@ def _channel_of(app: Any, tp: TP) -> Any:
 
 def ack_fetched(consumer: Any, fetched: Fetched) -> None:
     """Ack every record of `fetched`, as `Consumer.ack` does one message: the offsets become safe to
-    commit, and a rebalance waiting for this item (`wait_empty`) may go on."""
+    commit, and a rebalance waiting for this item (`wait_empty`) may go on. The consumer's private
+    bookkeeping touched here is what `Consumer.ack` itself updates."""
     with ack_lock:
         if fetched.acked:
             return
         fetched.acked = True
-        consumer._unacked_messages.discard(fetched)
+        consumer._unacked_messages.discard(fetched)  # noqa: SLF001 - what a rebalance waits for
         tp = fetched.tp
         try:
             if not consumer.app.topics.acks_enabled_for(tp.topic):
                 return
-            committed = consumer._committed_offset[tp]
+            committed = consumer._committed_offset[tp]  # noqa: SLF001 - offsets below it are acked already
             offsets = [r.offset for r in fetched.records if committed is None or r.offset >= committed]
-            acked_index = consumer._acked_index[tp]
+            acked_index = consumer._acked_index[tp]  # noqa: SLF001 - the acked offsets, to skip repeats
             if not acked_index.isdisjoint(offsets):
                 offsets = [o for o in offsets if o not in acked_index]
             acked_index.update(offsets)
-            consumer._acked[tp].extend(offsets)
-            consumer._n_acked += len(offsets)
+            consumer._acked[tp].extend(offsets)  # noqa: SLF001 - what the next offset commit may pass
+            consumer._n_acked += len(offsets)  # noqa: SLF001 - counts toward broker_commit_every
         finally:
-            notify(consumer._waiting_for_ack)
+            notify(consumer._waiting_for_ack)  # noqa: SLF001 - wakes a rebalance waiting in wait_empty
 
 
 class BatchTransport(aiokafka_driver.Transport):
@@ -218,22 +222,36 @@ class BatchingApp(faust.App):
 
     bulk_topics: frozenset[str] = frozenset()
 
-    def _new_transport(self) -> Any:
+    def _new_transport(self) -> Any:  # Faust's factory of its transport: ours carries our consumer
         return BatchTransport(self.conf.broker_consumer, self)
 
 
 @dataclass
 class Taken:
-    """A batch for the agent: the records in delivery order (each partition's in offset order), and
-    the fetched items they came in, to ack (`ack_fetched`) once the batch is committed."""
+    """A batch for the agent (a `projector.loop.Batch`): the records in delivery order (each
+    partition's in offset order), and the fetched items they came in, acked by `ack` once the batch
+    is committed. `acked`, if given, is then told the batch (the agent reports lag from it)."""
 
+    consumer: Any
     records: list[Any] = field(default_factory=list)
     fetched: list[Fetched] = field(default_factory=list)
+    acked: Callable[[Taken], None] | None = None
+
+    def ack(self) -> None:
+        for fetched in self.fetched:
+            ack_fetched(self.consumer, fetched)
+        if self.acked is not None:
+            self.acked(self)
+
+    def next_offsets(self) -> dict[TP, int]:
+        """Per partition of the batch, the offset after its last record."""
+        return {f.tp: f.records[-1].offset + 1 for f in self.fetched}
 
 
-async def take_batches(stream: faust.StreamT[Any], max_: int, within: float) -> AsyncIterator[Taken]:
+async def take_batches(stream: faust.StreamT[Any], max_: int, within: float,
+                       acked: Callable[[Taken], None] | None = None) -> AsyncIterator[Taken]:
     """Batches of about `max_` records (whole fetched items: a batch may pass `max_` by the last
-    item's size) from the agent's stream of a bulk topic, none acked.
+    item's size) from the agent's stream of a bulk topic, none acked (`acked`: see `Taken`).
 
     A batch is whatever is waiting when the first item arrives, plus what arrives within `within`
     seconds after it (0: no waiting). While the caller commits one batch, the next one fills up, so
@@ -252,7 +270,7 @@ async def take_batches(stream: faust.StreamT[Any], max_: int, within: float) -> 
             return False  # read before a rebalance: Faust seeks back and delivers it again
         if not item.tracked:
             item.tracked = True
-            consumer._unacked_messages.add(item)  # type: ignore[attr-defined]
+            consumer._unacked_messages.add(item)  # type: ignore[attr-defined]  # noqa: SLF001 - see ack_fetched
         return True
 
     while not stream.should_stop:
@@ -260,7 +278,7 @@ async def take_batches(stream: faust.StreamT[Any], max_: int, within: float) -> 
             items = await _take(queue, max_, within, _size)
         except StopAsyncIteration:  # what Faust throws into the channel when the stream stops
             return
-        taken = Taken()
+        taken = Taken(consumer, acked=acked)
         for item in items:
             if not isinstance(item, Fetched):
                 raise TypeError(f"take_batches reads a bulk topic's channel; it got {type(item).__name__}: "

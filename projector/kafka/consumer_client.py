@@ -23,16 +23,18 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
-from projector.membership import LeavingConsumerThread
+from projector.kafka.membership import LeavingConsumerThread
 
-log = logging.getLogger("projector.consumer_client")
+log = logging.getLogger("projector.kafka.consumer_client")
 
 
 class NoAutoCreateClient(AIOKafkaClient):
     """aiokafka's client whose metadata requests never ask the broker to create a topic."""
 
     async def _metadata_update(self, cluster_metadata: ClusterMetadata, topics: Any) -> bool:
-        # AIOKafkaClient._metadata_update (aiokafka 0.14), with allow_auto_topic_creation=False.
+        # AIOKafkaClient._metadata_update (a private method: projector.kafka.versions names the
+        # aiokafka versions it was copied from), with allow_auto_topic_creation=False. What it uses of
+        # the client (`_conns`, `_get_conn`) is the client's own private state.
         metadata_request = MetadataRequest(list(topics) if topics else None, allow_auto_topic_creation=False)
         nodeids: list[Any] = [b.nodeId for b in self.cluster.brokers()]
         bootstrap_id = ("bootstrap", ConnectionGroup.DEFAULT)
@@ -69,5 +71,5 @@ class ConsumerThread(LeavingConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         # The client is built in AIOKafkaConsumer.__init__ and first used in start(): same state,
         # only the metadata request differs.
-        consumer._client.__class__ = NoAutoCreateClient
+        consumer._client.__class__ = NoAutoCreateClient  # noqa: SLF001 - aiokafka takes no client class
         return consumer
