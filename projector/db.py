@@ -41,7 +41,7 @@ class CannotConnect(StoreUnavailable):
     without its password, `text` the driver's whole message scrubbed of it, `reason` its first line."""
 
     def __init__(self, where: str, text: str, sqlstate: str | None) -> None:
-        self.where, self.text, self.reason = where, text, _first(text, "no reason given")
+        self.where, self.text, self.reason = where, text, first_line_of(text, "no reason given")
         super().__init__(f"cannot connect to {where}: {self.reason}", sqlstate=sqlstate)
 
 
@@ -49,17 +49,18 @@ class InvalidURL(StoreError):
     """The database URL cannot be parsed; nothing was tried. Attributes as CannotConnect's."""
 
     def __init__(self, where: str, text: str, sqlstate: str | None = None) -> None:
-        self.where, self.text, self.reason = where, text, _first(text, "cannot be parsed")
+        self.where, self.text, self.reason = where, text, first_line_of(text, "cannot be parsed")
         super().__init__(f"invalid database URL {where!r}: {self.reason}", sqlstate=sqlstate)
 
 
 def first_line(exc: BaseException) -> str:
     """The first line of an error's message (a server's error has a DETAIL, a HINT, a LINE ... after
     it); the error's class name when it has no message."""
-    return _first(str(exc), type(exc).__name__)
+    return first_line_of(str(exc), type(exc).__name__)
 
 
-def _first(text: str, empty: str) -> str:
+def first_line_of(text: str, empty: str) -> str:
+    """The first line of a message; `empty` when it has none."""
     return (text.strip().splitlines() or [empty])[0]
 
 

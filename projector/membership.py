@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg
 
+from projector import db
 from projector.errors import ProjectorError
 
 
@@ -57,7 +58,7 @@ def claim_instance(database_url: str, group: str, instance_id: str | None, *, wa
     if instance_id is None:
         return
     key, name = f"enrichlog-projector/{group}/{instance_id}", f"enrichlog-projector {instance_id}"[:63]
-    conn = psycopg.connect(database_url, autocommit=True, connect_timeout=10, application_name=name)
+    conn = db.connect(database_url, autocommit=True, timeout=10, name=name)  # the name: how _HOLDERS finds a holder
     deadline = time.monotonic() + wait_s
     while True:
         row = conn.execute(_TRY_LOCK, {"key": key}).fetchone()

@@ -29,10 +29,8 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
-
+from projector import db
 from projector.errors import ProjectorError
 from projector.kafka.group_offsets import CommitRefused, GroupOffsets
 from projector.topics import Kafka
@@ -46,7 +44,6 @@ ON CONFLICT (consumer, topic) DO UPDATE SET topic_id = EXCLUDED.topic_id, record
 """
 _POSITIONS = "SELECT partition, next_offset FROM enrichment_log_positions WHERE consumer = %s AND topic = %s"
 _DROP_POSITIONS = "DELETE FROM enrichment_log_positions WHERE consumer = %s AND topic = %s"
-_NOT_MIGRATED = ("42P01", "42703")  # undefined table, undefined column
 
 
 @dataclass(frozen=True)
@@ -111,24 +108,20 @@ def _checked_positions(database_url: str, group: str, topic: str, current_id: uu
     """The group's positions on the topic, in one transaction: the recorded topic id locked (two
     projectors starting at once decide one after the other), the positions read, dropped when
     they are another topic's (`stale_reason`), and the topic's current id recorded."""
-    try:
-        with psycopg.connect(database_url, connect_timeout=10) as conn:
-            row = conn.execute(_LOCK_TOPIC_ID, (group, topic)).fetchone()
-            recorded_id = row[0] if row else None
-            positions: dict[int, int] = dict(conn.execute(_POSITIONS, (group, topic)).fetchall())
-            reason = stale_reason(topic, recorded_id, current_id, positions, end_offsets() if positions else {})
-            if reason is not None:
-                conn.execute(_DROP_POSITIONS, (group, topic))
-                log.warning(f"{reason}; the positions of consumer {group!r} ({_describe_positions(positions)}) "
-                            "are dropped and the topic is folded from its start (the rows already folded stay)",
-                            extra={"topic": topic, "group": group, "dropped": positions,
-                                   "topic_id": str(current_id), "recorded_topic_id": str(recorded_id)})
-                positions = {}
-            if current_id is not None and current_id != recorded_id:
-                conn.execute(_RECORD_TOPIC_ID, (group, topic, current_id))
-    except psycopg.Error as exc:
-        raise ProjectorError(f"cannot read the stored positions from PostgreSQL: {_first_line(exc)}"
-                             f"{_hint(exc)}") from exc
+    with db.connection(database_url, "cannot read the stored positions from PostgreSQL", timeout=10) as conn:
+        row = conn.execute(_LOCK_TOPIC_ID, (group, topic)).fetchone()
+        recorded_id = row[0] if row else None
+        positions: dict[int, int] = dict(conn.execute(_POSITIONS, (group, topic)).fetchall())
+        reason = stale_reason(topic, recorded_id, current_id, positions, end_offsets() if positions else {})
+        if reason is not None:
+            conn.execute(_DROP_POSITIONS, (group, topic))
+            log.warning(f"{reason}; the positions of consumer {group!r} ({_describe_positions(positions)}) "
+                        "are dropped and the topic is folded from its start (the rows already folded stay)",
+                        extra={"topic": topic, "group": group, "dropped": positions,
+                               "topic_id": str(current_id), "recorded_topic_id": str(recorded_id)})
+            positions = {}
+        if current_id is not None and current_id != recorded_id:
+            conn.execute(_RECORD_TOPIC_ID, (group, topic, current_id))
     return positions
 
 
@@ -150,14 +143,6 @@ def _warn_of_deleted(topic: str, group: str, positions: dict[int, int], first_of
                   "they are not in the table and cannot be replayed from Kafka (the topic's retention is shorter "
                   "than the projector was behind); folding goes on from the first offset left",
                   extra={"topic": topic, "group": group, "lost": {p: first - at for p, (at, first) in lost.items()}})
-
-
-def _hint(exc: psycopg.Error) -> str:
-    return "; is the database migrated (enrichlog migrate)?" if exc.sqlstate in _NOT_MIGRATED else ""
-
-
-def _first_line(exc: Any) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _describe_positions(positions: dict[int, int]) -> str:

@@ -128,7 +128,9 @@ _RETRYABLE = re.compile(r"Connection refused|starting up|shutting down|in recove
 
 def postgres_cause(text: str) -> str:
     """libpq's reason in words (without psycopg's `connection failed: connection to server at ...`)."""
-    reason = text.strip().splitlines()[0] if text.strip() else "no reason given"
+    from projector import db
+
+    reason = db.first_line_of(text, "no reason given")
     reason = reason.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
     if reason == "Connection refused":
         return "connection refused (nothing listens on that port)"
