@@ -42,6 +42,7 @@ T = TypeVar("T")
 # The job's own status by the kind of its deciding event (finished: its outcome).
 STATUS_OF_KIND = {"job.started": "IN_PROGRESS", "job.retrying": "PENDING", "job.failed": "FAILED"}
 PARTIAL = "PARTIAL"
+FAILED = STATUS_OF_KIND["job.failed"]
 
 
 def key_of(event: JobEvent) -> Key:
@@ -398,11 +399,17 @@ def last_error(state: JobState) -> ErrorInfo | None:
     return None
 
 
-def display_status(own_status: str, is_root: bool, failed_children: int) -> str:
-    """What the table shows: a root with a permanently failed child is PARTIAL unless it failed itself.
+# The PARTIAL rule, in two halves: which children count against their root, and what the root then
+# shows. Stated here once for Python; projector.sql states it once for SQL (DISPLAY_STATUS and the
+# recount's failed children); tests check that both agree.
 
-    The store applies the same rule in SQL (projector/sql.py); tests check that both agree.
-    """
-    if is_root and failed_children > 0 and own_status != "FAILED":
+def failed_permanently(state: JobState) -> bool:
+    """Whether the job failed for good (its own status FAILED): such a child makes its root PARTIAL."""
+    return job_status(state) == FAILED
+
+
+def display_status(own_status: str, is_root: bool, failed_children: int) -> str:
+    """What the table shows: a root with a permanently failed child is PARTIAL unless it failed itself."""
+    if is_root and failed_children > 0 and own_status != FAILED:
         return PARTIAL
     return own_status
