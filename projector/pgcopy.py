@@ -27,24 +27,9 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from projector.columns import (
-    BOOL,
-    COPY_FIELD,
-    INT4,
-    INT8,
-    JSONB,
-    JSONB_ASCII_STRING,
-    LABEL,
-    TEXT,
-    TEXT_ARRAY,
-    TIMESTAMP,
-    UUID_BYTES,
-    UUID_TEXT,
-    Column,
-    Form,
-    generate,
-)
-from projector.rows import PROJECTED, STORE_COLUMNS, row_fields
+from projector import columns as form
+from projector.columns import Column, Form, generate
+from projector.rows import PROJECTED, STORE_COLUMNS, VALUE_NAMES, facts_code
 from projector.state import JobState
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, no header extension
@@ -125,18 +110,18 @@ class _Binary(NamedTuple):
 
 
 _BINARY: dict[Form, _Binary] = {
-    UUID_BYTES: _Binary("_UUID_LENGTH + {v}", "16s"),
-    BOOL: _Binary("_bool({v})", "?"),
-    INT4: _Binary("_int4(4, {v})", "i"),
-    INT8: _Binary("_int8(8, {v})", "q"),
-    TIMESTAMP: _Binary("_int8(8, {v} - _PG_EPOCH_US)", "q", "{v} - _PG_EPOCH_US"),
-    TEXT: _Binary("_text({v})"),
-    LABEL: _Binary("_LABEL[{v}]", null_safe=True),
-    UUID_TEXT: _Binary("_uuid({v})"),
-    TEXT_ARRAY: _Binary("_text_array({v})"),
-    JSONB: _Binary("_jsonb({v})"),
-    JSONB_ASCII_STRING: _Binary("_length(len({v}) + 3) + b'\\x01\"' + {v} + b'\"'"),
-    COPY_FIELD: _Binary("{v}", null_safe=True),
+    form.UUID_BYTES: _Binary("_UUID_LENGTH + {v}", "16s"),
+    form.BOOL: _Binary("_bool({v})", "?"),
+    form.INT4: _Binary("_int4(4, {v})", "i"),
+    form.INT8: _Binary("_int8(8, {v})", "q"),
+    form.TIMESTAMP: _Binary("_int8(8, {v} - _PG_EPOCH_US)", "q", "{v} - _PG_EPOCH_US"),
+    form.TEXT: _Binary("_text({v})"),
+    form.LABEL: _Binary("_LABEL[{v}]", null_safe=True),
+    form.UUID_TEXT: _Binary("_uuid({v})"),
+    form.TEXT_ARRAY: _Binary("_text_array({v})"),
+    form.JSONB: _Binary("_jsonb({v})"),
+    form.JSONB_ASCII_STRING: _Binary("_length(len({v}) + 3) + b'\\x01\"' + {v} + b'\"'"),
+    form.COPY_FIELD: _Binary("{v}", null_safe=True),
 }
 
 
@@ -154,24 +139,28 @@ _fixed = struct.Struct(">h" + "".join("i" + str(_BINARY[c.form].fixed) for c in 
 
 
 def _row_copy_source() -> str:
-    """row_copy's code: row_fields' values unpacked, then each column's field, in COPY_COLUMNS' order.
-    Optional values are tested in line rather than in the encoders: most are None, and a call costs."""
-    value = {c.name: f"_v{i}" for i, c in enumerate(PROJECTED)} | {c.name: c.value for c in STORE_COLUMNS}
-    fixed = [str(len(COPY_COLUMNS))]
-    fields = []
-    for c in _IN_ORDER:
-        binary, v = _BINARY[c.form], value[c.name]
-        if _packed(c):
-            fixed += [str(struct.calcsize(">" + str(binary.fixed))), binary.packed.format(v=v)]
-        elif c.nullable and not binary.null_safe:
-            fields.append(f"_NULL if {v} is None else {binary.encode.format(v=v)}")
+    """row_copy's code: the row's facts (projector.rows.ROW_FACTS), then each column's field in
+    COPY_COLUMNS' order, its value's expression (Column.value) in line. A value that the field's code
+    reads twice (an optional one: NULL or its encoding) is computed into a local first. Optional
+    values are tested here rather than in the encoders: most are None, and a call costs."""
+    fixed, fields, computed = [str(len(COPY_COLUMNS))], [], []
+    for i, c in enumerate(_IN_ORDER):
+        binary = _BINARY[c.form]
+        code = binary.packed if _packed(c) else binary.encode
+        if not _packed(c) and c.nullable and not binary.null_safe:
+            code = f"_NULL if {{v}} is None else {code}"
+        if code.count("{v}") > 1 and not c.value.isidentifier():
+            computed.append(f"    _v{i} = {c.value}\n")
+            v = f"_v{i}"
         else:
-            fields.append(binary.encode.format(v=v))
-    unpacked = "".join(f"_v{i}, " for i in range(len(PROJECTED)))
+            v = c.value if c.value.isidentifier() else f"({c.value})"
+        if _packed(c):
+            fixed += [str(struct.calcsize(f">{binary.fixed}")), code.format(v=v)]
+        else:
+            fields.append(code.format(v=v))
     joined = "".join(f"        {f},\n" for f in [f"_fixed({', '.join(fixed)})", *fields])
     return ("def row_copy(state, fold_seq, failed_children=0, source=_NULL):\n"
-            f"    {_ROW_COPY_DOC!r}\n"
-            f"    ({unpacked}) = row_fields(state, failed_children)\n"
+            f"    {_ROW_COPY_DOC!r}\n{facts_code()}{''.join(computed)}"
             f"    return b''.join((\n{joined}    ))\n")
 
 
@@ -186,13 +175,15 @@ class RowCopy(Protocol):
     def __call__(self, state: JobState, fold_seq: int, failed_children: int = 0, source: bytes = ...) -> bytes: ...
 
 
-# What row_copy's code uses.
+# What row_copy's code uses, besides what the row's values use (projector.rows.VALUE_NAMES).
 _ENCODERS: dict[str, Any] = {
-    "row_fields": row_fields, "_fixed": _fixed, "_NULL": _NULL, "_PG_EPOCH_US": _PG_EPOCH_US,
+    "_fixed": _fixed, "_NULL": _NULL, "_PG_EPOCH_US": _PG_EPOCH_US,
     "_UUID_LENGTH": _UUID_LENGTH, "_LABEL": _LABEL, "_bool": _bool, "_int4": _int4, "_int8": _int8,
     "_jsonb": _jsonb, "_length": _length, "_text": _text, "_text_array": _text_array, "_uuid": _uuid,
 }
-row_copy: RowCopy = generate("row_copy", _row_copy_source(), _ENCODERS, __name__)
+if _ENCODERS.keys() & VALUE_NAMES.keys():
+    raise RuntimeError(f"projector.pgcopy and projector.rows both name {sorted(_ENCODERS.keys() & VALUE_NAMES.keys())}")
+row_copy: RowCopy = generate("row_copy", _row_copy_source(), {**VALUE_NAMES, **_ENCODERS}, __name__)
 
 
 def copy_data(rows: Iterable[bytes]) -> bytes:

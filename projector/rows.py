@@ -185,7 +185,7 @@ def attempts_json(state: JobState, stamp: Callable[[int], Any] = iso_from_micros
 
 
 # What the facts and the columns' values may use, besides `state` and `failed_children`.
-_VALUE_NAMES: dict[str, Any] = {
+VALUE_NAMES: dict[str, Any] = {
     "TERMINAL": TERMINAL, "_EMPTY": _EMPTY, "_SOURCES_OF_PROCESSOR": _SOURCES_OF_PROCESSOR,
     "attempt_of": attempt_of, "attempts_json": attempts_json, "display_status": display_status,
     "encode_state_ascii": encode_state_ascii, "from_micros": from_micros, "job_status": job_status,
@@ -193,8 +193,14 @@ _VALUE_NAMES: dict[str, Any] = {
 }
 
 
+def facts_code() -> str:
+    """ROW_FACTS as the first lines of a generated function's body (row_fields', projector.pgcopy's
+    row_copy's): what the columns' values are then computed from."""
+    return "".join(f"    {line}\n" for line in ROW_FACTS.splitlines())
+
+
 def _row_fields_source() -> str:
-    facts = "".join(f"    {line}\n" for line in ROW_FACTS.splitlines())
+    facts = facts_code()
     values = "".join(f"        {c.value},  # {c.name}\n" for c in PROJECTED)
     return (f"def row_fields(state, failed_children):\n"
             f"    {_ROW_FIELDS_DOC!r}\n{facts}    return (\n{values}    )\n")
@@ -204,7 +210,7 @@ _ROW_FIELDS_DOC = """Every column's value (COLUMNS' order), in its form's value 
 the one place that computes them, for `to_row` and for the store's binary rows alike. A tuple: on the
 hot path. Generated from JobRow's declaration."""
 row_fields: Callable[[JobState, int], tuple[Any, ...]] = generate(
-    "row_fields", _row_fields_source(), _VALUE_NAMES, __name__)
+    "row_fields", _row_fields_source(), VALUE_NAMES, __name__)
 _AS_ROW = tuple(c.form.as_row for c in PROJECTED)
 
 
