@@ -55,7 +55,7 @@ def main() -> None:
             async with conn.transaction():
                 cur = await conn.execute(q.SELECT_STATES, {"job_ids": [event.job_id]})
                 found = await cur.fetchone()
-                current = state_of_row(found[:-1]) if found else None  # without fold_seq
+                current = state_of_row(found[1:-1]) if found else None  # without job_id and fold_seq
                 new = fold(current, [event])
                 assert new is not None
                 await conn.execute(UPSERT_ONE, db_values(to_row(new)))

@@ -42,6 +42,7 @@ T = TypeVar("T")
 # The job's own status by the kind of its deciding event (finished: its outcome).
 STATUS_OF_KIND = {"job.started": "IN_PROGRESS", "job.retrying": "PENDING", "job.failed": "FAILED"}
 PARTIAL = "PARTIAL"
+FAILED = STATUS_OF_KIND["job.failed"]
 
 
 def key_of(event: JobEvent) -> Key:
@@ -52,7 +53,7 @@ def key_of(event: JobEvent) -> Key:
 # On the hot path, an enum member's value is read as `member._value_` (the attribute Enum stores it
 # in) rather than `member.value`, a Python-level property that costs two Python calls per read.
 # The hot path makes its NamedTuples with positional arguments, in the fields' order: by keyword,
-# the generated __new__ costs about twice as much.
+# the generated __new__ matches each name against its parameters, which costs markedly more.
 def _identity(event: JobEvent) -> Identity:
     ent = event.entity.__dict__
     entity_id, artist_id, album_id, track_id = _IDS_JSON(
@@ -350,7 +351,7 @@ def _or_else(identity: Identity, keys: IdentityKeys, other: Identity,
 
 def _json_dict(model: WireModel, *, by_alias: bool = False, exclude_none: bool = False) -> dict[str, Any]:
     """`model.model_dump(mode="json", ...)` through the model's pydantic-core serializer directly:
-    model_dump's Python wrapper costs about half as much again as the serialization itself."""
+    model_dump's Python wrapper adds a large share of the serialization's own cost."""
     return model.__pydantic_serializer__.to_python(model, mode="json", by_alias=by_alias, exclude_none=exclude_none)
 
 
@@ -398,11 +399,17 @@ def last_error(state: JobState) -> ErrorInfo | None:
     return None
 
 
-def display_status(own_status: str, is_root: bool, failed_children: int) -> str:
-    """What the table shows: a root with a permanently failed child is PARTIAL unless it failed itself.
+# The PARTIAL rule, in two halves: which children count against their root, and what the root then
+# shows. Stated here once for Python; projector.sql states it once for SQL (DISPLAY_STATUS and the
+# recount's failed children); tests check that both agree.
 
-    The store applies the same rule in SQL (projector/sql.py); tests check that both agree.
-    """
-    if is_root and failed_children > 0 and own_status != "FAILED":
+def failed_permanently(state: JobState) -> bool:
+    """Whether the job failed for good (its own status FAILED): such a child makes its root PARTIAL."""
+    return job_status(state) == FAILED
+
+
+def display_status(own_status: str, is_root: bool, failed_children: int) -> str:
+    """What the table shows: a root with a permanently failed child is PARTIAL unless it failed itself."""
+    if is_root and failed_children > 0 and own_status != FAILED:
         return PARTIAL
     return own_status

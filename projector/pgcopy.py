@@ -1,11 +1,10 @@
 """Projected rows in PostgreSQL's binary COPY format: how the store sends its rows.
 
-PostgreSQL takes a row in this form for about 40 % less of its CPU than the same row as a JSON
-document that `json_populate_record` turns into columns (the form the store sent before; measured
-by bench/pg_row_cost.py): nothing is lexed, no key is looked up, a uuid is 16 bytes, a time is an
-integer. Only the JSON columns are parsed, as jsonb always is. Python builds a row for about what
-the JSON document cost it, written out field by field below for that reason: a loop of one encoder
-call per column cost a quarter more.
+In this form PostgreSQL parses nothing but the JSON columns (as jsonb always is): no text is lexed,
+no key looked up, a uuid is 16 bytes, a time an integer (docs/benchmarks.md compares it with the
+JSON documents the store sent before and with psycopg's own binary COPY). The encoder, `row_copy`,
+is generated once at import from the row's declaration (projector.rows.JobRow), each column's
+encoding written out in line: a loop of one encoder call per column costs markedly more per row.
 
 The format (PostgreSQL 15 manual, COPY, "Binary Format"): a header; per row, the number of fields
 (16 bits) and each field as its length (32 bits, -1 for NULL) and its value in the type's binary
@@ -24,51 +23,24 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from projector.rows import COLUMNS, FIELD_COLUMNS, attempts_json, row_fields, row_id_bytes
-from projector.state import JobState, encode_state_ascii, from_micros
-
-# The columns of a COPY row, in its order: grouped by form, so that the fixed-size ones that are
-# never NULL are packed by one call (the row's version, fold_seq, among them).
-COPY_COLUMNS: tuple[str, ...] = (
-    "id", "is_root_job", "retry_count", "attempt", "api_call_count", "failed_children", "created_at",
-    "last_event_at", "fold_seq",
-    "operation", "entity_type", "status", "job_status", "data_quality_before", "data_quality_after",
-    "last_error_kind",
-    "entity_id", "artist_id", "album_id", "track_id", "user_id",
-    "duration_ms", "started_at", "finished_at",
-    "job_id", "parent_job_id", "triggered_by", "reason", "error_message", "error_code", "last_error",
-    "last_error_code",
-    "sources", "fields_enriched",
-    "metadata", "attempts", "fold_state",
-    "source_topic",
-)
-if sorted(COPY_COLUMNS) != sorted((*COLUMNS, "fold_seq", "source_topic")):
-    raise RuntimeError("COPY_COLUMNS must be the row's columns, fold_seq and source_topic")
-# row_copy unpacks row_fields by position: in this order.
-_UNPACKED = (
-    "job_id", "operation", "entity_type", "entity_id", "artist_id", "album_id", "track_id", "parent_job_id",
-    "is_root_job", "triggered_by", "user_id", "status", "job_status", "reason", "sources", "fields_enriched",
-    "data_quality_before", "data_quality_after", "error_message", "error_code", "retry_count", "attempt",
-    "duration_ms", "api_call_count", "last_error", "last_error_code", "last_error_kind",
-    "created_at", "started_at", "finished_at", "last_event_at", "failed_children",
-)
-if FIELD_COLUMNS != _UNPACKED:
-    raise RuntimeError("projector.rows.FIELD_COLUMNS changed: update row_copy and _UNPACKED")
+from projector import columns as form
+from projector.columns import Column, Form, generate
+from projector.rows import PROJECTED, STORE_COLUMNS, VALUE_NAMES, facts_code
+from projector.state import JobState
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, no header extension
 TRAILER = struct.pack(">h", -1)
 
 _length = struct.Struct(">i").pack
-# The field count, then id, is_root_job, retry_count, attempt, api_call_count, failed_children,
-# created_at, last_event_at and fold_seq, each after its length.
-_fixed = struct.Struct(">h i16s i? ii ii ii ii iq iq iq".replace(" ", "")).pack
 _int4 = struct.Struct(">ii").pack  # a length and a value at once
 _int8 = struct.Struct(">iq").pack
 _NULL = _length(-1)
 _UUID_LENGTH = _length(16)
+_BOOL_LENGTH = _length(1)
 _TEXT_OID = 25
 _EMPTY_TEXT_ARRAY = _length(12) + struct.pack(">iii", 0, 0, _TEXT_OID)
 _array_head = struct.Struct(">iiiii").pack
@@ -110,7 +82,8 @@ def _text_array(values: Sequence[str]) -> bytes:
     return _length(len(body)) + body
 
 
-def _jsonb(json_text: bytes) -> bytes:
+def _jsonb(value: Any) -> bytes:
+    json_text = orjson.dumps(value)
     return _length(len(json_text) + 1) + b"\x01" + json_text
 
 
@@ -120,41 +93,97 @@ def source_field(topic: str | None) -> bytes:
     return _NULL if topic is None else _text(topic)
 
 
-def row_copy(state: JobState, fold_seq: int, failed_children: int = 0, source: bytes = _NULL) -> bytes:
-    """The row of a state as one binary COPY row (COPY_COLUMNS). `failed_children` only matters
-    when the row is inserted: an update keeps the stored count (projector.sql.UPSERT_STAGED).
-    `source` is the topic's `source_field` (NULL by default: a row of no recorded topic).
-    Optional values are tested here rather than in the encoders: most are None, and a call costs."""
-    (job_id, operation, entity_type, entity_id, artist_id, album_id, track_id, parent_job_id,
-     is_root, triggered_by, user_id, status, job_status, reason, sources, fields_enriched,
-     quality_before, quality_after, error_message, error_code, retry_count, attempt, duration_ms,
-     api_call_count, last_error, last_error_code, last_error_kind,
-     created_at, started_at, finished_at, last_event_at, failed) = row_fields(state, failed_children)
-    detail = state.detail
-    fold_state = encode_state_ascii(state)  # base64: a JSON string that needs no escaping
-    return b"".join((
-        _fixed(len(COPY_COLUMNS), 16, row_id_bytes(job_id), 1, is_root, 4, retry_count, 4, attempt,
-               4, api_call_count, 4, failed, 8, created_at - _PG_EPOCH_US, 8, last_event_at - _PG_EPOCH_US,
-               8, fold_seq),
-        _LABEL[operation], _LABEL[entity_type], _LABEL[status], _LABEL[job_status], _LABEL[quality_before],
-        _LABEL[quality_after], _LABEL[last_error_kind],
-        _uuid(entity_id), _NULL if artist_id is None else _uuid(artist_id),
-        _NULL if album_id is None else _uuid(album_id), _NULL if track_id is None else _uuid(track_id),
-        _NULL if user_id is None else _uuid(user_id),
-        _NULL if duration_ms is None else _int4(4, duration_ms),
-        _NULL if started_at is None else _int8(8, started_at - _PG_EPOCH_US),
-        _NULL if finished_at is None else _int8(8, finished_at - _PG_EPOCH_US),
-        _text(job_id), _NULL if parent_job_id is None else _text(parent_job_id),
-        _NULL if triggered_by is None else _text(triggered_by), _NULL if reason is None else _text(reason),
-        _NULL if error_message is None else _text(error_message),
-        _NULL if error_code is None else _text(error_code), _NULL if last_error is None else _text(last_error),
-        _NULL if last_error_code is None else _text(last_error_code),
-        _text_array(sources), _text_array(fields_enriched),
-        _NULL if detail is None else _jsonb(orjson.dumps(detail[1])),
-        _jsonb(orjson.dumps(attempts_json(state, from_micros))),
-        _length(len(fold_state) + 3) + b'\x01"' + fold_state + b'"',
-        source,
-    ))
+def _bool(value: bool) -> bytes:
+    return _BOOL_LENGTH + (b"\x01" if value else b"\x00")
+
+
+class _Binary(NamedTuple):
+    """How a form's value becomes its COPY field, as code of the value `{v}`: `encode` gives the whole
+    field; a form of fixed size also has `fixed`, its value's struct format when the field is packed
+    with the row's other fixed-size fields that are never NULL, and `packed`, the value packed.
+    `null_safe`: `encode` gives NULL for None itself."""
+
+    encode: str
+    fixed: str | None = None
+    packed: str = "{v}"
+    null_safe: bool = False
+
+
+_BINARY: dict[Form, _Binary] = {
+    form.UUID_BYTES: _Binary("_UUID_LENGTH + {v}", "16s"),
+    form.BOOL: _Binary("_bool({v})", "?"),
+    form.INT4: _Binary("_int4(4, {v})", "i"),
+    form.INT8: _Binary("_int8(8, {v})", "q"),
+    form.TIMESTAMP: _Binary("_int8(8, {v} - _PG_EPOCH_US)", "q", "{v} - _PG_EPOCH_US"),
+    form.TEXT: _Binary("_text({v})"),
+    form.LABEL: _Binary("_LABEL[{v}]", null_safe=True),
+    form.UUID_TEXT: _Binary("_uuid({v})"),
+    form.TEXT_ARRAY: _Binary("_text_array({v})"),
+    form.JSONB: _Binary("_jsonb({v})"),
+    form.JSONB_ASCII_STRING: _Binary("_length(len({v}) + 3) + b'\\x01\"' + {v} + b'\"'"),
+    form.COPY_FIELD: _Binary("{v}", null_safe=True),
+}
+
+
+def _packed(c: Column) -> bool:
+    return not c.nullable and _BINARY[c.form].fixed is not None
+
+
+# The columns of a COPY row, in its order: the fixed-size ones that are never NULL first, packed by
+# one call (the row's version among them), then the others, each in the declaration's order.
+_WRITTEN: tuple[Column, ...] = (*PROJECTED, *STORE_COLUMNS)
+_IN_ORDER: tuple[Column, ...] = (*filter(_packed, _WRITTEN), *(c for c in _WRITTEN if not _packed(c)))
+COPY_COLUMNS: tuple[str, ...] = tuple(c.name for c in _IN_ORDER)
+# The field count, then each packed field's length and value.
+_fixed = struct.Struct(">h" + "".join("i" + str(_BINARY[c.form].fixed) for c in _IN_ORDER if _packed(c))).pack
+
+
+def _row_copy_source() -> str:
+    """row_copy's code: the row's facts (projector.rows.ROW_FACTS), then each column's field in
+    COPY_COLUMNS' order, its value's expression (Column.value) in line. A value that the field's code
+    reads twice (an optional one: NULL or its encoding) is computed into a local first. Optional
+    values are tested here rather than in the encoders: most are None, and a call costs."""
+    fixed, fields, computed = [str(len(COPY_COLUMNS))], [], []
+    for i, c in enumerate(_IN_ORDER):
+        binary = _BINARY[c.form]
+        code = binary.packed if _packed(c) else binary.encode
+        if not _packed(c) and c.nullable and not binary.null_safe:
+            code = f"_NULL if {{v}} is None else {code}"
+        if code.count("{v}") > 1 and not c.value.isidentifier():
+            computed.append(f"    _v{i} = {c.value}\n")
+            v = f"_v{i}"
+        else:
+            v = c.value if c.value.isidentifier() else f"({c.value})"
+        if _packed(c):
+            fixed += [str(struct.calcsize(f">{binary.fixed}")), code.format(v=v)]
+        else:
+            fields.append(code.format(v=v))
+    joined = "".join(f"        {f},\n" for f in [f"_fixed({', '.join(fixed)})", *fields])
+    return ("def row_copy(state, fold_seq, failed_children=0, source=_NULL):\n"
+            f"    {_ROW_COPY_DOC!r}\n{facts_code()}{''.join(computed)}"
+            f"    return b''.join((\n{joined}    ))\n")
+
+
+_ROW_COPY_DOC = """The row of a state as one binary COPY row (COPY_COLUMNS). `failed_children` only matters
+when the row is inserted: an update keeps the stored count (projector.sql.UPSERT_STAGED).
+`source` is the topic's `source_field` (NULL by default: a row of no recorded topic): the store's
+columns (projector.rows.STORE_COLUMNS) take their values from these parameters. Generated from the
+row's declaration (projector.rows.JobRow)."""
+
+
+class RowCopy(Protocol):
+    def __call__(self, state: JobState, fold_seq: int, failed_children: int = 0, source: bytes = ...) -> bytes: ...
+
+
+# What row_copy's code uses, besides what the row's values use (projector.rows.VALUE_NAMES).
+_ENCODERS: dict[str, Any] = {
+    "_fixed": _fixed, "_NULL": _NULL, "_PG_EPOCH_US": _PG_EPOCH_US,
+    "_UUID_LENGTH": _UUID_LENGTH, "_LABEL": _LABEL, "_bool": _bool, "_int4": _int4, "_int8": _int8,
+    "_jsonb": _jsonb, "_length": _length, "_text": _text, "_text_array": _text_array, "_uuid": _uuid,
+}
+if _ENCODERS.keys() & VALUE_NAMES.keys():
+    raise RuntimeError(f"projector.pgcopy and projector.rows both name {sorted(_ENCODERS.keys() & VALUE_NAMES.keys())}")
+row_copy: RowCopy = generate("row_copy", _row_copy_source(), {**VALUE_NAMES, **_ENCODERS}, __name__)
 
 
 def copy_data(rows: Iterable[bytes]) -> bytes:

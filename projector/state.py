@@ -1,8 +1,9 @@
 """The state of one job's row, as the fold sees it: immutable values, no I/O.
 
-The values are NamedTuples rather than frozen dataclasses: as immutable, and several times cheaper
-to build (a frozen dataclass's __init__ sets each field through object.__setattr__), which counts
-since the fold builds a few of them per job on the projector's hot path.
+The values are NamedTuples rather than frozen dataclasses: as immutable, and cheaper to build (a
+frozen dataclass's __init__ sets each field through object.__setattr__, a tuple is made in one
+step), which counts since the fold builds a few of them per job on the projector's hot path
+(docs/benchmarks.md has the figures).
 
 Every field is a join-semilattice (a max by a total order, a min, or a bounded set of the highest
 attempts), so folding events in any order, with any duplicates, gives the same state. The state is
@@ -58,7 +59,7 @@ def from_micros(us: int) -> datetime:
 
 def iso_from_micros(us: int) -> str:
     """`from_micros(us).isoformat()` ("...+00:00"), without formatting the offset: a naive datetime's
-    isoformat plus the constant suffix, about twice as fast."""
+    isoformat plus the constant suffix, for less (the offset's formatting is Python code)."""
     return (_NAIVE_EPOCH + _MICROSECOND * us).isoformat() + "+00:00"
 
 
@@ -192,10 +193,9 @@ def state_to_json(s: JobState) -> dict[str, Any]:
 # state's JSON (`state_to_json`), not as a JSON object. The state is the projector's own, and
 # PostgreSQL's jsonb input was the largest single cost of writing a row: an object means parsing its
 # numbers (39-digit event ids, microsecond times), building and sorting its containers, while a
-# string without escapes is one scan. Measured on 56,635 rows of a table with all its indexes
-# (bench/pg_row_cost.py at fca8df4, server CPU per row, 3 and 5 runs): best 72.6 / 85.1 µs as this string, 75.4 /
-# 89.3 as an object (medians 72.9 / 86.3 and 84.9 / 95.0). Rows written before hold the object; both
-# are read. The row itself has no integer beyond 64 bits then, so orjson can encode it.
+# string without escapes is one scan (bench/pg_row_cost.py; docs/benchmarks.md has the figures).
+# Rows written before hold the object; both are read. The row itself has no integer beyond 64 bits
+# then, so orjson can encode it.
 
 def encode_state(s: JobState) -> str:
     """The state as stored in `fold_state`: base64 of its JSON (see above)."""

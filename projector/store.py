@@ -23,11 +23,11 @@ from psycopg.types.json import Jsonb
 from projector import db
 from projector import sql as q
 from projector.errors import StoreError
-from projector.fold import fold_by_job, job_status
+from projector.fold import failed_permanently, fold_by_job
 from projector.metrics import Metrics
 from projector.pgcopy import copy_data, row_copy, source_field
 from projector.ports import ApplyResult, Positioned, offsets_after
-from projector.rows import COLUMNS, failed_children_of, state_of_row
+from projector.rows import COLUMNS, JSONB_COLUMNS, failed_children_of, state_of_row
 from projector.state import JobState
 from schemas import JobEvent
 
@@ -178,7 +178,7 @@ class PostgresStore:
                 states_cur = await reader.execute(q.SELECT_STATES, {"job_ids": job_ids}) if job_ids else None
             for topic, cur in reads:
                 start.update({(topic, p): o for p, o in await cur.fetchall()})
-            stored = {row[0]: (state_of_row(row[:-1]), row[-1]) for row in await states_cur.fetchall()} \
+            stored = {row[0]: (state_of_row(row[1:-1]), row[-1]) for row in await states_cur.fetchall()} \
                 if states_cur else {}
         except (psycopg.Error, StoreError):  # not translated: the write transaction will say what is wrong, if anything
             self.invalidate()
@@ -312,7 +312,7 @@ class PostgresStore:
             claims = await self._send_claims(conn, next_offsets)
             states_cur = await conn.execute(q.SELECT_STATES, {"job_ids": job_ids}) if job_ids else None
         start = {(topic, p): o for topic, cur in claims for p, o in await cur.fetchall()}
-        stored = {row[0]: (state_of_row(row[:-1]), row[-1]) for row in await states_cur.fetchall()} \
+        stored = {row[0]: (state_of_row(row[1:-1]), row[-1]) for row in await states_cur.fetchall()} \
             if states_cur else {}
         prepared = await self._fold(batch, next_offsets, start, stored, self._epoch)
         await self._write(conn, prepared)
@@ -389,7 +389,7 @@ def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, 
     for job_id, (after, _) in states.items():
         prior = before.get(job_id)
         parent = after.identity.parent_job_id
-        failed = job_status(after) == "FAILED"
+        failed = failed_permanently(after)
         if prior is None:
             if parent is None:
                 roots.add(job_id)
@@ -397,7 +397,7 @@ def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, 
                 roots.add(parent)
             continue
         prior_parent = prior.identity.parent_job_id
-        prior_failed = job_status(prior) == "FAILED"
+        prior_failed = failed_permanently(prior)
         if parent is None and prior_parent is not None:
             roots.add(job_id)
         if parent == prior_parent:
@@ -415,7 +415,7 @@ def db_values(row: Any) -> list[Any]:
     """A JobRow as COPY values, in COLUMNS order."""
     values = [getattr(row, c) for c in COLUMNS]
     for i, c in enumerate(COLUMNS):
-        if c in ("metadata", "attempts", "fold_state") and values[i] is not None:
+        if c in JSONB_COLUMNS and values[i] is not None:
             values[i] = Jsonb(values[i], dumps=_dumps)
     return values
 
