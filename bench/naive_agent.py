@@ -20,8 +20,8 @@ import psycopg
 
 from projector import sql as q
 from projector.fold import fold
+from projector.pgcopy import db_values
 from projector.rows import COLUMNS, state_of_row, to_row
-from projector.store import db_values
 from schemas import EventDecodeError, parse_event
 
 UPSERT_ONE = (

@@ -21,15 +21,17 @@ Every integer column is bounded by the event schema (attempts, durations, counts
 from __future__ import annotations
 
 import functools
+import json
 import struct
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import orjson
+from psycopg.types.json import Jsonb
 
 from projector import columns as form
 from projector.columns import Column, Form, generate
-from projector.rows import PROJECTED, STORE_COLUMNS, VALUE_NAMES, facts_code
+from projector.rows import COLUMNS, JSONB_COLUMNS, PROJECTED, STORE_COLUMNS, VALUE_NAMES, facts_code
 from projector.state import JobState
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, no header extension
@@ -189,3 +191,17 @@ row_copy: RowCopy = generate("row_copy", _row_copy_source(), {**VALUE_NAMES, **_
 def copy_data(rows: Iterable[bytes]) -> bytes:
     """Rows made by `row_copy` as the data of one COPY ... FROM STDIN (FORMAT BINARY)."""
     return b"".join((HEADER, *rows, TRAILER))
+
+
+def db_values(row: Any) -> list[Any]:
+    """A JobRow as the values psycopg sends (a text COPY's `write_row`, statement parameters), in
+    COLUMNS order: the jsonb columns wrapped, the rest as they are."""
+    values = [getattr(row, c) for c in COLUMNS]
+    for i, c in enumerate(COLUMNS):
+        if c in JSONB_COLUMNS and values[i] is not None:
+            values[i] = Jsonb(values[i], dumps=_dumps)
+    return values
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)

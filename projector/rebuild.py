@@ -36,9 +36,9 @@ from psycopg import sql
 
 from projector import db
 from projector.errors import ProjectorError, RebuildError
+from projector.pgcopy import db_values
 from projector.rows import COLUMNS, JobRow, project_all
 from projector.state import stored_state_json
-from projector.store import db_values
 from projector.topics import Kafka, partition_counts, topic_id
 from schemas import EventDecodeError, JobEvent, parse_event
 from schemas.kafka_connection import as_connection

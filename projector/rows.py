@@ -269,3 +269,41 @@ def _state_of_row_source() -> tuple[str, dict[str, Any]]:
 
 _STATE_OF_ROW_DOC = "A stored row's state from its STATE_COLUMNS values (as psycopg returns them)."
 state_of_row: Callable[[Sequence[Any]], JobState] = generate("state_of_row", *_state_of_row_source(), __name__)
+
+
+def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, JobState]) -> list[str]:
+    """The roots whose count of permanently failed children (and so PARTIAL) this batch may change,
+    given each touched job's new state and its stored one, if any. The upsert keeps a stored root's
+    count as it is, so a root is recounted only when it needs to be:
+    - a child became, or stopped being, FAILED: its root;
+    - a FAILED child moved to another root (its parent changed): the former root and the new one;
+    - a root row is new, or was a child's until now: the root itself (children of it may have
+      failed before its own events arrived; a new root is inserted with the failed children of its
+      own batch, so the recount finds nothing to write unless earlier ones exist).
+    It spares the recounts of the roots of chains that run across many batches, as they do at low
+    rates; in the throughput bench nearly every touched root is new, and each costs one probe of its
+    own index and one of the failed-children index (REFRESH_ROOTS)."""
+    roots: set[str] = set()
+    for job_id, (after, _) in states.items():
+        prior = before.get(job_id)
+        parent = after.identity.parent_job_id
+        failed = failed_permanently(after)
+        if prior is None:
+            if parent is None:
+                roots.add(job_id)
+            elif failed:
+                roots.add(parent)
+            continue
+        prior_parent = prior.identity.parent_job_id
+        prior_failed = failed_permanently(prior)
+        if parent is None and prior_parent is not None:
+            roots.add(job_id)
+        if parent == prior_parent:
+            if failed != prior_failed and parent is not None:
+                roots.add(parent)
+            continue
+        if prior_failed and prior_parent is not None:
+            roots.add(prior_parent)
+        if failed and parent is not None:
+            roots.add(parent)
+    return sorted(roots)

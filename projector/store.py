@@ -1,6 +1,6 @@
 """Where the fold's results go: one transaction per batch, positions included.
 
-The store owns the transaction. It locks the consumed positions of the batch's partitions, drops
+The store owns the transaction (and only it: the rows are projector.rows', their encoding projector.pgcopy's). It locks the consumed positions of the batch's partitions, drops
 events the table already holds (offset below the stored position: a replay after a crash changes
 nothing), folds the rest onto the stored states, writes the rows with INSERT ... ON CONFLICT,
 re-derives the roots' PARTIAL status, advances the positions and commits. The fold may be made
@@ -10,7 +10,6 @@ ahead, while the previous batch commits (`prepare`); the transaction then checks
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -18,16 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from projector import db
 from projector import sql as q
 from projector.errors import StoreError
-from projector.fold import failed_permanently, fold_by_job
+from projector.fold import fold_by_job
 from projector.metrics import Metrics
 from projector.pgcopy import copy_data, row_copy, source_field
 from projector.ports import ApplyResult, Positioned, offsets_after
-from projector.rows import COLUMNS, JSONB_COLUMNS, failed_children_of, state_of_row
+from projector.rows import failed_children_of, roots_to_recount, state_of_row
 from projector.state import JobState
 from schemas import JobEvent
 
@@ -371,55 +369,3 @@ class PostgresStore:
             if conn is not None:
                 await conn.close()
         self._conn = self._reader = None
-
-
-def roots_to_recount(states: dict[str, tuple[JobState, int]], before: dict[str, JobState]) -> list[str]:
-    """The roots whose count of permanently failed children (and so PARTIAL) this batch may change,
-    given each touched job's new state and its stored one, if any. The upsert keeps a stored root's
-    count as it is, so a root is recounted only when it needs to be:
-    - a child became, or stopped being, FAILED: its root;
-    - a FAILED child moved to another root (its parent changed): the former root and the new one;
-    - a root row is new, or was a child's until now: the root itself (children of it may have
-      failed before its own events arrived; a new root is inserted with the failed children of its
-      own batch, so the recount finds nothing to write unless earlier ones exist).
-    It spares the recounts of the roots of chains that run across many batches, as they do at low
-    rates; in the throughput bench nearly every touched root is new, and each costs one probe of its
-    own index and one of the failed-children index (REFRESH_ROOTS)."""
-    roots: set[str] = set()
-    for job_id, (after, _) in states.items():
-        prior = before.get(job_id)
-        parent = after.identity.parent_job_id
-        failed = failed_permanently(after)
-        if prior is None:
-            if parent is None:
-                roots.add(job_id)
-            elif failed:
-                roots.add(parent)
-            continue
-        prior_parent = prior.identity.parent_job_id
-        prior_failed = failed_permanently(prior)
-        if parent is None and prior_parent is not None:
-            roots.add(job_id)
-        if parent == prior_parent:
-            if failed != prior_failed and parent is not None:
-                roots.add(parent)
-            continue
-        if prior_failed and prior_parent is not None:
-            roots.add(prior_parent)
-        if failed and parent is not None:
-            roots.add(parent)
-    return sorted(roots)
-
-
-def db_values(row: Any) -> list[Any]:
-    """A JobRow as COPY values, in COLUMNS order."""
-    values = [getattr(row, c) for c in COLUMNS]
-    for i, c in enumerate(COLUMNS):
-        if c in JSONB_COLUMNS and values[i] is not None:
-            values[i] = Jsonb(values[i], dumps=_dumps)
-    return values
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-

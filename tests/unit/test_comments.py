@@ -22,12 +22,12 @@ FIGURE = re.compile(r"\d[\d,.]*\s*(?:events?/s|ev/s|MB|GB|KB|µs|%|x faster|time
 
 def prose(source: str) -> list[tuple[int, str]]:
     """(line, text) of every comment and docstring of a module's source."""
-    out, previous = [], None
+    out: list[tuple[int, str]] = []
+    previous = None
+    docstring_after = (None, tokenize.INDENT, tokenize.DEDENT, tokenize.NEWLINE)
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            out.append((token.start[0], token.string))
-        elif token.type == tokenize.STRING and previous in (None, tokenize.INDENT, tokenize.DEDENT,
-                                                             tokenize.NEWLINE):
+        is_docstring = token.type == tokenize.STRING and previous in docstring_after
+        if token.type == tokenize.COMMENT or is_docstring:
             out.append((token.start[0], token.string))
         if token.type not in (tokenize.NL, tokenize.COMMENT):
             previous = token.type
