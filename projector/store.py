@@ -1,8 +1,9 @@
 """Where the fold's results go: one transaction per batch, positions included.
 
-The store owns the transaction (and only it: the rows are projector.rows', their encoding projector.pgcopy's). It locks the consumed positions of the batch's partitions, drops
-events the table already holds (offset below the stored position: a replay after a crash changes
-nothing), folds the rest onto the stored states, writes the rows with INSERT ... ON CONFLICT,
+The store owns the transaction, and only it (the rows are projector.rows', their encoding
+projector.pgcopy's). It locks the consumed positions of the batch's partitions, drops events the
+table already holds (offset below the stored position: a replay after a crash changes nothing),
+folds the rest onto the stored states, writes the rows with COPY and INSERT ... ON CONFLICT,
 re-derives the roots' PARTIAL status, advances the positions and commits. The fold may be made
 ahead, while the previous batch commits (`prepare`); the transaction then checks what it assumed.
 """
