@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "produce": ("enrichlog.commands.produce", "register", "publish a simulated workload of job events to Kafka"),
     "roots": ("enrichlog.commands.roots", "register", "the admin table: roots newest first, filters, next-page cursor"),
     "timeline": ("enrichlog.commands.timeline", "register", "a root and its children as bars on one time axis"),
+    "web": ("enrichlog.commands.web", "register", "the console: roots and timelines in a browser, and a JSON API"),
 }
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import psycopg
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -13,7 +17,10 @@ from rich.text import Text
 
 from enrichlog.cli import emit_json
 from enrichlog.commands.migrate import database_url_arg, resolve_database_url
-from enrichlog.read import RootRow, RootsPage, reading, roots_page
+from enrichlog.read import RootFilters, RootRow, RootsPage, reading, roots_page
+
+DEFAULT_LIMIT = "50"
+OPERATION_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 STATUS_STYLES = {
     "PARTIAL": "bold black on yellow", "FAILED": "bold red", "SUCCESS": "green", "COMPLETED": "green",
@@ -30,25 +37,53 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="created before this ISO datetime (no zone: UTC)")
     parser.add_argument("--entity", metavar="UUID", help="an entity, artist, album or track id")
     parser.add_argument("--stuck", metavar="MINUTES", help="only roots still running with no event for MINUTES")
-    parser.add_argument("--limit", default="50", help="rows per page (1-1000, default 50)")
+    parser.add_argument("--limit", default=DEFAULT_LIMIT, help=f"rows per page (1-1000, default {DEFAULT_LIMIT})")
     parser.add_argument("--cursor", help="the next-page cursor printed by a previous call")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    limit = parse_int(args.limit, "--limit")
-    since, until = parse_datetime(args.since, "--since"), parse_datetime(args.until, "--until")
-    entity, stuck = parse_uuid(args.entity, "--entity"), parse_minutes(args.stuck, "--stuck")
-    status = args.status.strip().upper() if args.status else None
+    query = RootsQuery.parse(status=args.status, operation=args.operation, since=args.since, until=args.until,
+                             entity=args.entity, stuck=args.stuck, limit=args.limit, cursor=args.cursor)
     with reading(resolve_database_url(args)) as conn:
-        page = roots_page(conn, limit=limit, cursor=args.cursor, status=status, operation=args.operation,
-                          since=since, until=until, entity_id=entity, stuck_after=stuck)
+        page = query.page(conn)
     if args.json:
         emit_json(page.to_json())
     else:
         show(page, Console())
     return 0
+
+
+@dataclass(frozen=True, slots=True)
+class RootsQuery:
+    """A roots page asked for in words (the options of `enrichlog roots`, the query parameters of
+    `GET /api/roots`), parsed: one code path for the CLI and the console."""
+
+    filters: RootFilters
+    limit: int
+    cursor: str | None
+
+    @classmethod
+    def parse(cls, *, status: str | None, operation: str | None, since: str | None, until: str | None,
+              entity: str | None, stuck: str | None, limit: str | None, cursor: str | None,
+              prefix: str = "--") -> RootsQuery:
+        """ValueError naming the option (`prefix` + its name: "--since" for the CLI, "since" for the
+        API) for a value that is not one."""
+        return cls(
+            RootFilters(status=status.strip().upper() if status else None,
+                        operation=parse_operation(operation, f"{prefix}operation"),
+                        since=parse_datetime(since, f"{prefix}since"), until=parse_datetime(until, f"{prefix}until"),
+                        entity_id=parse_uuid(entity, f"{prefix}entity"),
+                        stuck_after=parse_minutes(stuck, f"{prefix}stuck")),
+            parse_int(DEFAULT_LIMIT if limit is None else limit, f"{prefix}limit"),
+            cursor,
+        )
+
+    def page(self, conn: psycopg.Connection[Any]) -> RootsPage:
+        f = self.filters
+        return roots_page(conn, limit=self.limit, cursor=self.cursor, status=f.status, operation=f.operation,
+                          since=f.since, until=f.until, entity_id=f.entity_id, stuck_after=f.stuck_after)
 
 
 def parse_int(value: str, option: str) -> int:
@@ -59,6 +94,15 @@ def parse_int(value: str, option: str) -> int:
     if number < 1:
         raise ValueError(f"{option}: must be at least 1, got {number}")
     return number
+
+
+def parse_operation(value: str | None, option: str) -> str | None:
+    """A job type's name (letters, digits, `_ . : -`, at most 100: the column's width), as given."""
+    if value is None:
+        return None
+    if not OPERATION_NAME.fullmatch(value):
+        raise ValueError(f"{option}: {value[:40]!r} is not an operation name (e.g. CHECK_ALBUM_ENRICHMENT)")
+    return value
 
 
 def parse_datetime(value: str | None, option: str) -> datetime | None:

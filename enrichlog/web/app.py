@@ -1,0 +1,154 @@
+"""The console's ASGI app: a read-only JSON API and the HTML pages made from the same reads.
+
+`GET /api/roots` and `GET /api/timeline/{id}` answer exactly the documents `enrichlog roots --json`
+and `enrichlog timeline ID --json` print: both parse their parameters with the CLI's RootsQuery
+and read with enrichlog.read. `/` and `/roots/{id}` render those same reads as HTML. Every request
+opens a connection of its own (`reading`) and closes it. Errors are one line: a bad parameter 400
+(naming it), an unknown id 404, the database unreachable or not migrated 503.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader
+
+from enrichlog.commands.roots import RootsQuery, format_ms
+from enrichlog.read import (
+    AmbiguousRef,
+    DatabaseUnavailable,
+    InvalidCursor,
+    InvalidFilter,
+    NotARoot,
+    NotMigrated,
+    ReadError,
+    RootNotFound,
+    Timeline,
+    reading,
+    timeline,
+)
+from enrichlog.read import sql as q
+from enrichlog.web import access, bars
+from enrichlog.web.params import BadParameter, checked
+from enrichlog.web.settings import WebSettings
+from projector.errors import StoreError
+from schemas.common import JobType
+
+ROOT_FILTERS = ("status", "operation", "since", "until", "entity", "stuck", "limit")
+
+# What each refusal answers; the first class that matches wins.
+STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
+    (RootNotFound, 404), (NotARoot, 404), (AmbiguousRef, 409),
+    (BadParameter, 400), (InvalidFilter, 400), (InvalidCursor, 400),
+    (DatabaseUnavailable, 503), (NotMigrated, 503),
+)
+
+Next = Callable[[Request], Awaitable[Response]]
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status a read's error answers with; 500 for a refusal of the database not listed."""
+    return next((code for kind, code in STATUS_OF if isinstance(exc, kind)), 500)
+
+
+def document(payload: object, status_code: int = 200) -> Response:
+    """JSON as `enrichlog ... --json` prints it (enrichlog.cli.emit_json), so that both are the same document."""
+    return Response(json.dumps(payload, indent=2, default=str) + "\n", status_code, media_type="application/json")
+
+
+def roots_query(params: dict[str, str | None], cursor: str | None) -> RootsQuery:
+    """The roots page asked for by query parameters; BadParameter names the one that is not one."""
+    given = {name: checked(name, value) for name, value in params.items()}
+    try:
+        return RootsQuery.parse(**given, cursor=checked("cursor", cursor), prefix="")
+    except ValueError as exc:
+        name = str(exc).split(":", 1)[0]
+        raise BadParameter(name, str(exc).split(": ", 1)[-1]) from exc
+
+
+def create_app(database_url: str, settings: WebSettings) -> FastAPI:
+    """The console over the database at `database_url` (the reader role: it only reads)."""
+    app = FastAPI(title="enrichlog console", version="1",
+                  description="The enrichment log's roots and timelines, read-only.",
+                  docs_url=None, redoc_url=None)  # their pages load scripts from a CDN: not served
+    pages = Environment(loader=PackageLoader("enrichlog.web", "templates"), autoescape=True)
+    pages.filters["ms"] = format_ms
+    app.mount("/static", StaticFiles(packages=[("enrichlog.web", "static")]), name="static")
+
+    token = settings.credential
+    if token is not None:
+        @app.middleware("http")
+        async def require_credential(request: Request, call_next: Next) -> Response:
+            if access.allowed(request.headers.get("authorization"), token):
+                return await call_next(request)
+            return refusal(request, 401, "a credential is required (Authorization: Bearer, or Basic)",
+                           access.CHALLENGE)
+
+    def refusal(request: Request, code: int, message: str, headers: dict[str, str] | None = None,
+                **extra: Any) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+            return JSONResponse({"error": message, "status": code, **extra}, code, headers)
+        html = pages.get_template("error.html").render(code=code, message=message, **extra)
+        return HTMLResponse(html, code, headers)
+
+    @app.exception_handler(ReadError)
+    @app.exception_handler(BadParameter)
+    @app.exception_handler(StoreError)
+    async def refused(request: Request, exc: Exception) -> Response:
+        extra: dict[str, Any] = {"root": exc.root_ref} if isinstance(exc, NotARoot) else {}
+        return refusal(request, status_of(exc), " ".join(str(exc).split()), **extra)
+
+    def read_timeline(ref: str) -> Timeline:
+        wanted = checked("id", ref)
+        if wanted is None:
+            raise BadParameter("id", "must not be empty")
+        with reading(database_url) as conn:
+            return timeline(conn, wanted)
+
+    @app.get("/api/roots", summary="roots newest first: the document of `enrichlog roots --json`")
+    def api_roots(status: str | None = None, operation: str | None = None,
+                  since: str | None = Query(None, description="ISO datetime, created at or after (no zone: UTC)"),
+                  until: str | None = Query(None, description="ISO datetime, created before (no zone: UTC)"),
+                  entity: str | None = Query(None, description="an entity, artist, album or track id"),
+                  stuck: str | None = Query(None, description="minutes: running with no event for that long"),
+                  limit: str | None = Query(None, description="rows per page, 1-1000, default 50"),
+                  cursor: str | None = Query(None, description="the nextCursor of a previous page")) -> Response:
+        query = roots_query({"status": status, "operation": operation, "since": since, "until": until,
+                             "entity": entity, "stuck": stuck, "limit": limit}, cursor)
+        with reading(database_url) as conn:
+            return document(query.page(conn).to_json())
+
+    @app.get("/api/timeline/{ref:path}", summary="a root and its children: the document of `enrichlog timeline --json`")
+    def api_timeline(ref: str) -> Response:
+        return document(read_timeline(ref).to_json())
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def roots_html(request: Request) -> HTMLResponse:
+        params = {name: request.query_params.get(name) for name in ROOT_FILTERS}
+        query = roots_query(params, request.query_params.get("cursor"))
+        with reading(database_url) as conn:
+            page = query.page(conn)
+        kept = {name: value for name, value in params.items() if value}
+        following = urlencode({**kept, "cursor": page.next_cursor}) if page.next_cursor else None
+        return HTMLResponse(pages.get_template("roots.html").render(
+            page=page, filters=kept, next_query=following, statuses=q.STATUSES,
+            operations=[t.value for t in JobType], first_page=urlencode(kept) if query.cursor else None))
+
+    @app.get("/roots/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
+    def timeline_html(ref: str) -> HTMLResponse:
+        found = read_timeline(ref)
+        jobs = found.jobs
+        on = bars.axis(jobs)
+        slowest = max(range(len(jobs)), key=lambda i: jobs[i].duration_ms or 0) if len(jobs) > 1 else None
+        rows = [{"job": job, "segments": bars.segments(job, on), "errors": bars.attempt_errors(job),
+                 "child": i > 0, "slowest": i == slowest} for i, job in enumerate(jobs)]
+        return HTMLResponse(pages.get_template("timeline.html").render(
+            found=found, rows=rows, axis=on, seconds=(on[1] - on[0]).total_seconds()))
+
+    return app
