@@ -5,8 +5,8 @@ bad input is a 4xx naming the parameter; the credential and the reader role hold
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import socket
 import subprocess
 import sys
