@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import uuid
@@ -27,6 +26,7 @@ from tests.conftest import create_database, drop_database
 from tests.harness import wait_for
 from tests.integration.test_cli_read import enrichlog
 from tests.integration.test_queries import legacy, project, shifted, success_chain
+from tests.own_services import free_port
 from tests.roles import deployment
 from tests.scenarios import album_chain_with_failed_child
 
@@ -35,12 +35,6 @@ pytestmark = pytest.mark.postgres
 ROOT_PARAMETERS = ("status", "operation", "since", "until", "entity", "stuck", "limit", "cursor")
 NASTY = ["' OR 1=1 --", "x'); DROP TABLE enrichment_logs; --", "%' UNION SELECT * FROM pg_user --",
          "\\x00", "a" * 5000, "😀" * 300]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
