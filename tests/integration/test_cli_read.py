@@ -85,6 +85,7 @@ def test_timeline_json_and_bars(db: str, world: dict[str, Any]) -> None:
     (["roots", "--cursor", "garbage"], "malformed cursor"),
     (["roots", "--stuck", "-5"], "positive number of minutes"),
     (["roots", "--status", "DONE"], "unknown status"),
+    (["roots", "--operation", "x' OR '1'='1"], "is not an operation name"),
     (["roots", "--since", "2026-02-02", "--until", "2026-02-01"], "must be before"),
     (["timeline", "no-such-job"], "no enrichment log row"),
     (["timeline", "{root}/cover"], "is a child job, not a root"),
