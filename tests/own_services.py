@@ -27,7 +27,8 @@ def own_broker(name: str, *, heap: str = "512m", secured: bool = False) -> Local
     session broker's resolved classpath, when there is one, to skip the Maven step. `secured`: with
     a SASL_SSL listener (SCRAM-SHA-512/256 and PLAIN, user `enrichlog`, a password drawn for it) and
     an mTLS one beside the plaintext one, their CA made for it (`LocalKafka.client_env`)."""
-    extra: dict[str, object] = {}
+    # Unsecured: no secured listener even when the environment names the session broker's ports.
+    extra: dict[str, object] = {"kafka_sasl_ssl_port": None, "kafka_mtls_port": None}
     if secured:
         extra = {"kafka_sasl_ssl_port": free_port(), "kafka_mtls_port": free_port(),
                  "kafka_sasl_password": f"pw-{uuid.uuid4().hex[:12]}~+@%"}
