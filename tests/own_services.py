@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from enrichlog.services import LocalKafka, ServicesSettings
-from enrichlog.services._proc import pid_alive
+from enrichlog.services._proc import exited, pid_alive
 
 
 def free_port() -> int:
@@ -63,15 +63,7 @@ class KillableBroker:
         assert pid is not None, "the broker is not running"
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:  # our child: reap it (a zombie still answers kill(pid, 0))
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    break
-            except ChildProcessError:  # reaped already (subprocess' own clean-up) or not ours
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
+        while time.monotonic() < deadline and not exited(pid):  # reaped, when it is our child
             time.sleep(0.05)
         self.kills += 1
 
