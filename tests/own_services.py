@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from enrichlog.services import LocalKafka, ServicesSettings
-from enrichlog.services._proc import pid_alive
+from enrichlog.services._proc import exited, pid_alive
 
 
 def free_port() -> int:
@@ -27,7 +27,8 @@ def own_broker(name: str, *, heap: str = "512m", secured: bool = False) -> Local
     session broker's resolved classpath, when there is one, to skip the Maven step. `secured`: with
     a SASL_SSL listener (SCRAM-SHA-512/256 and PLAIN, user `enrichlog`, a password drawn for it) and
     an mTLS one beside the plaintext one, their CA made for it (`LocalKafka.client_env`)."""
-    extra: dict[str, object] = {}
+    # Unsecured: no secured listener even when the environment names the session broker's ports.
+    extra: dict[str, object] = {"kafka_sasl_ssl_port": None, "kafka_mtls_port": None}
     if secured:
         extra = {"kafka_sasl_ssl_port": free_port(), "kafka_mtls_port": free_port(),
                  "kafka_sasl_password": f"pw-{uuid.uuid4().hex[:12]}~+@%"}
@@ -62,15 +63,7 @@ class KillableBroker:
         assert pid is not None, "the broker is not running"
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:  # our child: reap it (a zombie still answers kill(pid, 0))
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    break
-            except ChildProcessError:  # reaped already (subprocess' own clean-up) or not ours
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
+        while time.monotonic() < deadline and not exited(pid):  # reaped, when it is our child
             time.sleep(0.05)
         self.kills += 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -57,6 +58,19 @@ def pid_alive(pid_file: Path) -> int | None:
     return pid
 
 
+def exited(pid: int) -> bool:
+    """Whether process pid has exited. A child of this process is reaped here: until it is, its
+    zombie still answers kill(pid, 0), and waiting for that to fail would wait out every grace."""
+    with contextlib.suppress(ChildProcessError):  # not this process's child, or reaped already
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def terminate(pid: int, *, grace: float = 30.0) -> None:
     """SIGTERM the process group of pid, then SIGKILL after grace seconds."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
@@ -66,9 +80,7 @@ def terminate(pid: int, *, grace: float = 30.0) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if exited(pid):
                 return
             time.sleep(0.1)
 

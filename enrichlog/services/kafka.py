@@ -16,6 +16,7 @@ from pathlib import Path
 
 from enrichlog.services._proc import (
     ServiceError,
+    exited,
     log_tail,
     pid_alive,
     port_open,
@@ -303,11 +304,6 @@ class LocalKafka:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-
-            def gone() -> bool:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)  # reaped, when it is this process's child
-                return pid_alive(self.pid_file) is None
-
-            wait_until(gone, what=f"the killed broker (pid {pid}) to be gone", timeout=30, on_fail=lambda: "")
+            wait_until(lambda: exited(pid), what=f"the killed broker (pid {pid}) to be gone", timeout=30,
+                       on_fail=lambda: "")
         self.pid_file.unlink(missing_ok=True)
