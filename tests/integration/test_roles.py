@@ -168,7 +168,14 @@ def test_the_projector_writes_batches_through_the_real_store_with_its_grants(rol
 
 
 def test_the_projector_holds_its_instance_id_with_its_grants(roles: Deployment) -> None:
-    claim_instance(roles.projector_url, f"group-{uuid.uuid4().hex[:8]}", f"instance-{uuid.uuid4().hex[:8]}")
+    group, instance = f"group-{uuid.uuid4().hex[:8]}", f"instance-{uuid.uuid4().hex[:8]}"
+    claim_instance(roles.projector_url, group, instance)
+    with psycopg.connect(roles.server, dbname=roles.database) as conn:  # the lock, held by the projector's role
+        held = conn.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.usename = %s AND a.application_name = %s",
+            (roles.projector, f"enrichlog-projector {instance}")).fetchone()
+    assert held == (1,)
 
 
 def test_the_offsets_code_drops_and_records_positions_with_the_projectors_grants(
