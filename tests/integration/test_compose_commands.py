@@ -268,3 +268,48 @@ def test_projector_health_and_a_projector_on_a_pgpassword(own_pg: OwnPostgres, p
         proc.kill()
     after = enrichlog("project", "--health", env=env)
     assert after.returncode == 1 and "no projector answers" in after.stderr
+
+
+def _console_health(port: int, token: str) -> int:
+    """The console's healthcheck command, as compose runs it, aimed at `port` with `token`."""
+    test = compose_service("console")["healthcheck"]["test"]  # type: ignore[index]
+    assert test[:3] == ["CMD", "python", "-c"], test
+    script = test[3].replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    assert script != test[3], "the healthcheck no longer asks the console's port 8080"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHLOG_WEB_")}
+    return subprocess.run([sys.executable, "-c", script], env={**base, "ENRICHLOG_WEB_TOKEN": token},
+                          capture_output=True, timeout=30, check=False).returncode
+
+
+def test_the_console_service_command_and_healthcheck(own_pg: OwnPostgres, password_role: tuple[str, str],
+                                                     tmp_path: Path) -> None:
+    """compose's console command on every address: refused without the token; with it, served on a
+    PGPASSWORD; its healthcheck passes with the token, fails with another and once it stopped."""
+    role, database = password_role
+    command = list(compose_service("console")["command"])  # type: ignore[call-overload]
+    port = free_port()
+    command[command.index("--port") + 1] = str(port)
+    env = {"DATABASE_URL": f"postgresql://{role}@127.0.0.1:{own_pg.port}/{database}", "PGPASSWORD": PASSWORD}
+    assert enrichlog("migrate", env=env).returncode == 0
+
+    refused = enrichlog(*command, env=env, timeout=30)
+    assert refused.returncode == 2
+    assert "refusing to listen on '0.0.0.0' without a credential" in refused.stderr
+
+    assert _console_health(port, "the-token") != 0  # nothing listens yet
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "ENRICHLOG_WEB_"))}
+    log = tmp_path / "console.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen([sys.executable, "-m", "enrichlog.cli", *command],
+                                  env={**base, **env, "ENRICHLOG_WEB_TOKEN": "the-token"},
+                                  stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        healthy = wait_for(lambda: _console_health(port, "the-token") == 0 or server.poll() is not None,
+                           timeout=60, what="the console's healthcheck to pass")
+        assert healthy and server.poll() is None, log.read_text()
+        assert _console_health(port, "another-token") != 0
+        assert f"as role {role}" in log.read_text()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert _console_health(port, "the-token") != 0

@@ -113,9 +113,10 @@ def test_the_image_is_built_once_and_reused(compose: dict[str, Any]) -> None:
     assert builders == ["migrate"], builders
     image = services["migrate"]["image"]
     users = [name for name, s in services.items() if s.get("image") == image]
-    assert sorted(users) == ["migrate", "projector"]
+    assert sorted(users) == ["console", "migrate", "projector"]
     # Not pulled from a registry: the image exists only once migrate's build made it.
     assert services["projector"]["pull_policy"] == "never"
+    assert services["console"]["pull_policy"] == "never"
 
 
 def test_the_broker_never_creates_a_topic_by_itself(compose: dict[str, Any]) -> None:
@@ -143,7 +144,7 @@ def test_the_events_topic_is_created_with_the_projectors_partitions(compose: dic
 
 def test_the_database_password_is_not_pasted_into_the_url(compose: dict[str, Any]) -> None:
     """`@ : / # %` in a password break a URL; libpq reads PGPASSWORD as it is, whatever it holds."""
-    for name in ("migrate", "projector"):
+    for name in ("migrate", "projector", "console"):
         env = _env(_services(compose)[name])
         assert "POSTGRES_PASSWORD" not in env["DATABASE_URL"], name
         assert not re.search(r"//[^/@]*:[^/@]*@", env["DATABASE_URL"]), name
@@ -219,3 +220,16 @@ def test_the_schema_check_catches_a_misspelt_setting(compose: dict[str, Any]) ->
     broken["services"]["postgres"]["healthcheck"]["start_periode"] = "60s"
     broken["services"]["migrate"]["restart"] = ["on-failure"]
     assert len(list(_compose_schema_validator().iter_errors(broken))) == 2
+
+
+def test_the_console_listens_beyond_loopback_only_with_a_credential(compose: dict[str, Any]) -> None:
+    """Inside its container the console must listen on every address (the published port reaches it
+    there), which `enrichlog web` refuses without ENRICHLOG_WEB_TOKEN; the file must not default it."""
+    console = _services(compose)["console"]
+    command = console["command"]
+    assert command[0] == "web"
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert _env(console)["ENRICHLOG_WEB_TOKEN"].startswith("${ENRICHLOG_WEB_TOKEN:?")
+    assert [_default(port) for port in _host_ports(console)] == ["8081"]
+    assert console["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert _seconds(console["healthcheck"]["start_period"]) >= 10
