@@ -193,3 +193,14 @@ def test_the_reader_role_listens_to_what_the_projector_role_writes(postgres_url:
         chain, events = success_chain(datetime.now(UTC))
         project(d.projector_url, events)
         assert stream.until("rows") == {"roots": [chain.root_id], "more": False}
+
+
+def test_the_pages_carry_the_live_region_the_banner_and_the_script(db: str, console: str) -> None:
+    root = new_root(db)
+    timeline = httpx.get(f"{console}/roots/{root}", timeout=5).text
+    assert f'<main data-live data-live-root="{root}">' in timeline
+    assert '<span id="live-status" role="status" hidden></span>' in timeline
+    assert '<script src="/static/live.js" defer></script>' in timeline
+    assert "<main data-live>" in httpx.get(f"{console}/", timeout=5).text  # the roots: every root's events
+    script = httpx.get(f"{console}/static/live.js", timeout=5)
+    assert script.status_code == 200 and 'new EventSource(feed)' in script.text
