@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from projector import db
+from projector import db, notify
 from projector.errors import ProjectorError, RebuildError
 from projector.pgcopy import db_values
 from projector.rows import COLUMNS, JobRow, project_all
@@ -343,4 +343,5 @@ def rebuild(database_url: str, kafka: Kafka, topic: str, consumer: str, progress
         conn.execute(_BUMP_VERSIONS)
         conn.execute(_DELETE_TOPIC_ROWS, {"topic": topic})
         conn.execute(_INSERT_REBUILT)
+        conn.execute(notify.NOTIFY, (notify.CHANNEL, notify.ANYTHING))  # delivered on commit: the swap
     return report

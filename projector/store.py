@@ -4,8 +4,9 @@ The store owns the transaction, and only it (the rows are projector.rows', their
 projector.pgcopy's). It locks the consumed positions of the batch's partitions, drops events the
 table already holds (offset below the stored position: a replay after a crash changes nothing),
 folds the rest onto the stored states, writes the rows with COPY and INSERT ... ON CONFLICT,
-re-derives the roots' PARTIAL status, advances the positions and commits. The fold may be made
-ahead, while the previous batch commits (`prepare`); the transaction then checks what it assumed.
+re-derives the roots' PARTIAL status, advances the positions, notifies listeners (projector.notify)
+and commits. The fold may be made ahead, while the previous batch commits (`prepare`); the
+transaction then checks what it assumed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from projector import db
+from projector import db, notify
 from projector import sql as q
 from projector.errors import StoreError
 from projector.fold import fold_by_job
@@ -63,6 +64,7 @@ class Prepared:
     result: ApplyResult
     # Per partition, the offsets of the batch below its stored position (first, last): not applied.
     below: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    notice: str | None = None  # the batch's notification (projector.notify); None: no row written
 
 
 class _Stale(Exception):
@@ -211,6 +213,7 @@ class PostgresStore:
         source = _sources(batch, next_offsets)
         states: dict[str, tuple[JobState, int]] = {}
         roots: list[str] = []
+        notice: str | None = None
         inserts: list[bytes] = []
         updates: list[bytes] = []
         if fresh:
@@ -232,10 +235,11 @@ class PostgresStore:
                 if i % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             roots = roots_to_recount(states, before)
+            notice = notify.payload(notify.touched_roots(states, before))
             result.applied, result.rows = len(fresh), len(states)
         end = {tp: max(start[tp], nxt) for tp, nxt in result.next_offsets.items()}
         return Prepared(epoch, start, end, states, roots, copy_data(inserts) if inserts else b"",
-                        copy_data(updates) if updates else b"", result, below)
+                        copy_data(updates) if updates else b"", result, below, notice)
 
     async def apply(self, batch: Sequence[Positioned], prepared: Prepared | None = None) -> ApplyResult:
         if not batch:
@@ -324,7 +328,8 @@ class PostgresStore:
           copy fail on the unique job key: stale;
         - the other rows are copied into the connection's staging table, then upserted from it, each
           only onto the version it was folded from: a row short means one changed meanwhile, stale;
-        - then the roots are recounted and the positions advanced, in one round trip.
+        - then the roots are recounted, the positions advanced and the batch's notification sent
+          (projector.notify: delivered on commit only), in one round trip.
         COPY is not allowed in a pipeline: the copies are round trips of their own."""
         copied = 0
         async with conn.cursor() as cur:
@@ -343,6 +348,8 @@ class PostgresStore:
             if prepared.roots:
                 await conn.execute(q.REFRESH_ROOTS, {"roots": prepared.roots})
             await self._send_advance(conn, prepared.result.next_offsets)
+            if prepared.notice is not None:
+                await conn.execute(notify.NOTIFY, (notify.CHANNEL, prepared.notice))
         written = copied + (upsert.rowcount if upsert is not None else 0)
         if written != len(prepared.states):
             raise _Stale("rows-changed", f"{len(prepared.states) - written} of the batch's {len(prepared.states)} "

@@ -8,6 +8,8 @@ import sys
 from enrichlog.commands.migrate import database_url_arg, resolve_database_url
 from enrichlog.web.settings import DEFAULT_HOST, DEFAULT_PORT, WebSettings, bind_problem
 
+STOP_GRACE = 2  # seconds a stopping server waits for its open requests
+
 # Who the console reads as, and whether that role could change the log (any of these privileges).
 ROLE_QUERY = "SELECT current_user, has_table_privilege('enrichment_logs', 'INSERT, UPDATE, DELETE, TRUNCATE')"
 
@@ -32,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from enrichlog.web.app import create_app
 
     print(f"enrichlog web: http://{_url_host(args.host)}:{args.port}/ reading {_role_line(database_url)}", flush=True)
+    # Open live streams (GET /api/live) never end by themselves: on a stop, they are cut after a moment.
     uvicorn.run(create_app(database_url, settings), host=args.host, port=args.port,
-                log_level="info" if args.verbose else "warning")
+                log_level="info" if args.verbose else "warning", timeout_graceful_shutdown=STOP_GRACE)
     return 0
 
 

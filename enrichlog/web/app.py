@@ -4,18 +4,22 @@
 and `enrichlog timeline ID --json` print: both parse their parameters with the CLI's RootsQuery
 and read with enrichlog.read. `/` and `/roots/{id}` render those same reads as HTML. Every request
 opens a connection of its own (`reading`) and closes it. Errors are one line: a bad parameter 400
-(naming it), an unknown id 404, the database unreachable or not migrated 503.
+(naming it), an unknown id 404, the database unreachable or not migrated 503. `GET /api/live` is
+the one stream: server-sent events when rows change (enrichlog.web.live), which the pages' script
+(static/live.js) follows to refresh them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader
 
@@ -34,7 +38,7 @@ from enrichlog.read import (
     timeline,
 )
 from enrichlog.read import sql as q
-from enrichlog.web import access, bars
+from enrichlog.web import access, bars, live
 from enrichlog.web.params import BadParameter, checked
 from enrichlog.web.settings import WebSettings
 from projector.errors import StoreError
@@ -74,9 +78,22 @@ def roots_query(params: dict[str, str | None], cursor: str | None) -> RootsQuery
 
 def create_app(database_url: str, settings: WebSettings) -> FastAPI:
     """The console over the database at `database_url` (the reader role: it only reads)."""
+    feed = live.Feed(database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        listening = asyncio.create_task(feed.run(), name="live feed")
+        try:
+            yield
+        finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
+
     app = FastAPI(title="enrichlog console", version="1",
                   description="The enrichment log's roots and timelines, read-only.",
-                  docs_url=None, redoc_url=None)  # their pages load scripts from a CDN: not served
+                  docs_url=None, redoc_url=None,  # their pages load scripts from a CDN: not served
+                  lifespan=lifespan)
     pages = Environment(loader=PackageLoader("enrichlog.web", "templates"), autoescape=True)
     pages.filters["ms"] = format_ms
     app.mount("/static", StaticFiles(packages=[("enrichlog.web", "static")]), name="static")
@@ -127,6 +144,19 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
     @app.get("/api/timeline/{ref:path}", summary="a root and its children: the document of `enrichlog timeline --json`")
     def api_timeline(ref: str) -> Response:
         return document(read_timeline(ref).to_json())
+
+    @app.get("/api/live", response_class=StreamingResponse,
+             summary="server-sent events when rows change: `rows` (the roots a committed batch touched), "
+                     "`ready`, `interrupted`, `resync`; heartbeat comments",
+             responses={200: {"content": {"text/event-stream": {}},
+                              "description": "an endless event stream (docs/queries.md, Live updates)"}})
+    async def api_live(root: str | None = Query(None, description="a root's job id: only the events that "
+                                                "may concern its timeline")) -> StreamingResponse:
+        wanted = checked("root", root)
+        if root is not None and wanted is None:
+            raise BadParameter("root", "must not be empty (leave it out for every root)")
+        return StreamingResponse(live.stream(feed, wanted, settings.live_heartbeat), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def roots_html(request: Request) -> HTMLResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOST = "127.0.0.1"
@@ -13,11 +13,13 @@ DEFAULT_PORT = 8080
 
 class WebSettings(BaseSettings):
     """`ENRICHLOG_WEB_TOKEN`: the credential every request must carry when set (see `access`);
-    without it the console binds only a loopback address."""
+    without it the console binds only a loopback address. `ENRICHLOG_WEB_LIVE_HEARTBEAT`: seconds
+    between two heartbeats of an idle `GET /api/live` stream (enrichlog.web.live)."""
 
     model_config = SettingsConfigDict(env_prefix="ENRICHLOG_WEB_", extra="ignore")
 
     token: SecretStr | None = None
+    live_heartbeat: float = Field(15.0, gt=0, le=300)
 
     @property
     def credential(self) -> str | None:

@@ -21,6 +21,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from projector import notify
 from projector.ports import Positioned
 from projector.rebuild import read_events
 from projector.store import PostgresStore
@@ -350,3 +351,18 @@ def test_rows_of_a_topic_deleted_and_created_again_are_not_dropped_without_being
     with psycopg.connect(db) as conn:
         left = {j for (j,) in conn.execute("SELECT job_id FROM enrichment_logs WHERE source_topic = %s", (topic,))}
     assert left == set(new_jobs)
+
+
+def test_the_swap_notifies_listeners_that_anything_may_have_changed(
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str,
+) -> None:
+    """One notification (projector.notify.ANYTHING) of the swap's transaction; a check swaps nothing
+    and says nothing."""
+    with psycopg.connect(db, autocommit=True) as listener:
+        listener.execute(f"LISTEN {notify.CHANNEL}")
+        code, out, err = _rebuild(kafka_bootstrap, db, two_topics["a"], "--check")
+        assert code == 0, (out, err)
+        assert list(listener.notifies(timeout=0.5)) == []
+        code, out, err = _rebuild(kafka_bootstrap, db, two_topics["a"])
+        assert code == 0, (out, err)
+        assert [n.payload for n in listener.notifies(timeout=0.5)] == [notify.ANYTHING]
