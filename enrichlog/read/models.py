@@ -89,11 +89,12 @@ class RootsPage:
 
 @dataclass(frozen=True, slots=True)
 class StatusCounts:
-    """Roots per display status among the newest `cap` roots that the filters (but status) keep."""
+    """Roots per display status among the newest `cap` roots that the filters (but status and the
+    filters on children, which are applied within them) keep."""
 
     counts: dict[str, int]  # in the order of the statuses, only those with roots
     cap: int
-    capped: bool  # the cap was reached: the counts are of the newest `cap` roots only
+    capped: bool  # the cap was reached: the counts are within the newest `cap` roots only
 
     def to_json(self) -> dict[str, Any]:
         return {"counts": self.counts, "cap": self.cap, "capped": self.capped}

@@ -186,16 +186,17 @@ COUNTS_CAP = 10_000  # roots counted at most: the newest ones, so that the count
 
 def status_counts(conn: psycopg.Connection[Any], filters: RootFilters, *, cap: int = COUNTS_CAP) -> StatusCounts:
     """The roots per display status among the newest `cap` roots the filters keep, whatever their
-    status filter: what the page's status links would show. `capped` says the cap was reached."""
+    status filter: what the page's status links would show. The filters on children (`failing`,
+    `error_kind`) are applied within those `cap` roots. `capped` says the cap was reached."""
     filters = replace(filters, status=None)
     filters.validate()
     fragments, params = filters.fragments()
     params.update(filters.entity_params())
     params["limit"] = cap
     rows = conn.execute(q.status_counts_query(entity=filters.entity, filters=fragments), params).fetchall()
-    found = dict(rows)
+    found = {status: roots for status, roots, _ in rows if roots}
     ordered = {s: found[s] for s in q.STATUSES if s in found}
-    return StatusCounts(ordered, cap, sum(ordered.values()) >= cap)
+    return StatusCounts(ordered, cap, sum(scanned for _, _, scanned in rows) >= cap)
 
 
 def _as_uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:

@@ -88,14 +88,18 @@ WITH_ERROR_KIND = ("\n   AND EXISTS (SELECT 1 FROM enrichment_logs c WHERE c.par
 
 
 # The roots per display status among the newest %(limit)s roots that the filters (but status) keep:
-# one ordered scan that stops after them, so that it costs the same on any size of table.
+# one ordered scan that stops after them, so that it costs the same on any size of table. The
+# filters on children ({children}: FAILING, WITH_ERROR_KIND) are counted within that window rather
+# than narrowing it, so that a rare match does not make the scan read every root: `scanned` is the
+# window's size, `roots` the roots in it that the child filters keep.
 STATUS_COUNTS = """
-SELECT newest.status, count(*)::int AS roots
-  FROM (SELECT r.status::text AS status FROM {source} AS r
+SELECT r.status, count(*) FILTER (WHERE true{children})::int AS roots, count(*)::int AS scanned
+  FROM (SELECT r.status::text AS status, r.job_id FROM {source} AS r
          ORDER BY r.created_at DESC, r.id DESC
-         LIMIT %(limit)s) AS newest
- GROUP BY newest.status
+         LIMIT %(limit)s) AS r
+ GROUP BY r.status
 """
+CHILD_FILTERS = (FAILING, WITH_ERROR_KIND)
 
 
 def _source(entity: str | None, filters: list[str]) -> sql.Composed:
@@ -110,8 +114,10 @@ def roots_page_query(*, entity: str | None, filters: list[str]) -> sql.Composed:
 
 
 def status_counts_query(*, entity: str | None, filters: list[str]) -> sql.Composed:
-    """STATUS_COUNTS over the same source as a page's."""
-    return sql.SQL(STATUS_COUNTS).format(source=_source(entity, filters))
+    """STATUS_COUNTS over the same source as a page's, the child filters applied within its window."""
+    children = [f for f in filters if f in CHILD_FILTERS]
+    source = _source(entity, [f for f in filters if f not in CHILD_FILTERS])
+    return sql.SQL(STATUS_COUNTS).format(source=source, children=sql.SQL("").join(sql.SQL(f) for f in children))
 
 
 # Find what a timeline ref names: a row id (uuid) or a job id. A projected row (one per job id)
