@@ -31,14 +31,16 @@ import psycopg
 from psycopg import sql
 
 from enrichlog.migrate import migrate
-from enrichlog.read import RootFilters, roots_page, roots_query, timeline
+from enrichlog.read import EntityPrefix, RootFilters, roots_page, roots_query, status_counts, timeline
 from enrichlog.read import sql as q
+from enrichlog.read.roots import COUNTS_CAP
 
 CHILD_OPS = ("ENRICH_ALBUM", "CACHE_ALBUM_COVER_ART", "SPOTIFY_TRACK_FALLBACK", "CHECK_ARTIST_ENRICHMENT",
              "ENRICH_ARTIST", "DISCOGS_SEARCH_ARTIST", "DISCOGS_GET_ARTIST", "CACHE_ARTIST_IMAGE", "ENRICH_TRACK")
 WIDE = 100  # roots with 50 children each
 HOT = uuid.UUID(hashlib.md5(b"artist-hot").hexdigest())
 STUCK = timedelta(hours=1)
+COVER = "CACHE_ALBUM_COVER_ART"
 
 # Projected roots, 70% album / 20% artist / 10% track checks, one every ~31 s over a year (with
 # a tie on created_at every 1,000th root, to exercise the id tiebreak); ~5% PARTIAL, 1% FAILED,
@@ -172,6 +174,7 @@ def measure(url: str, runs: int) -> None:
         wide = [r[0] for r in conn.execute("SELECT job_id FROM enrichment_logs WHERE job_id LIKE 'wide-%'"
                                            " AND is_root_job ORDER BY job_id")]
         artist = conn.execute("SELECT artist_id FROM enrichment_logs WHERE job_id = 'root-8'").fetchone()[0]  # type: ignore[index]
+        short = EntityPrefix(str(artist).replace("-", "")[:8])
         started, cursor = time.monotonic(), None
         for _ in range(999):
             cursor = roots_page(conn, cursor=cursor).next_cursor
@@ -186,16 +189,34 @@ def measure(url: str, runs: int) -> None:
              RootFilters(entity_id=HOT), None),
             ("stuck roots (no event for 1 h)", lambda: roots_page(conn, stuck_after=STUCK),
              RootFilters(stuck_after=STUCK), None),
+            ("first page, artist by short id (8 hex)", lambda: roots_page(conn, entity_prefix=short),
+             RootFilters(entity_prefix=short), None),
+            ("first page, a child CACHE_ALBUM_COVER_ART failed", lambda: roots_page(conn, failing=COVER),
+             RootFilters(failing=COVER), None),
+            ("first page, a child ENRICH_ALBUM failed (none)", lambda: roots_page(conn, failing="ENRICH_ALBUM"),
+             RootFilters(failing="ENRICH_ALBUM"), None),
+            ("first page, a child's error kind NOT_FOUND", lambda: roots_page(conn, error_kind="NOT_FOUND"),
+             RootFilters(error_kind="NOT_FOUND"), None),
+            ("first page, a child's error kind AUTH (none)", lambda: roots_page(conn, error_kind="AUTH"),
+             RootFilters(error_kind="AUTH"), None),
         ]
         print("\nTimings")
         for label, fn, _, _ in cases:
             _report(label, _ms(fn, runs))
+        for label, filters in (("status counts, no filter", RootFilters()),
+                               ("status counts, a child CACHE_ALBUM_COVER_ART failed", RootFilters(failing=COVER)),
+                               ("status counts, one artist by short id", RootFilters(entity_prefix=short))):
+            _report(label, _ms(lambda f=filters: status_counts(conn, f), runs))  # type: ignore[misc]
         turn = iter(range(10**9))
         _report("timeline of a root with 50 children", _ms(lambda: timeline(conn, wide[next(turn) % len(wide)]), runs))
         print("\nPlans")
         for label, _, filters, cur in cases:
             query, params = roots_query(filters, limit=50, cursor=cur)
             _explain(conn, label, query, params)
+        counted = RootFilters(failing=COVER)
+        _explain(conn, "status counts, a child CACHE_ALBUM_COVER_ART failed",
+                 q.status_counts_query(entity=None, filters=counted.fragments()[0]),
+                 {**counted.fragments()[1], "limit": COUNTS_CAP})
         _explain(conn, "timeline children (50)", q.TIMELINE_CHILDREN, {"job_id": wide[0]})
         cost = conn.execute("SHOW random_page_cost").fetchone()[0]  # type: ignore[index]
         print(f"\n(server random_page_cost = {cost}; with the SSD value 1.1:)")

@@ -17,7 +17,19 @@ from rich.text import Text
 
 from enrichlog.cli import emit_json
 from enrichlog.commands.migrate import database_url_arg, resolve_database_url
-from enrichlog.read import RootFilters, RootRow, RootsPage, reading, roots_page
+from enrichlog.read import (
+    EntityPrefix,
+    InvalidFilter,
+    RootFilters,
+    RootRow,
+    RootsPage,
+    StatusCounts,
+    reading,
+    roots_page,
+    status_counts,
+)
+from enrichlog.read.roots import ERROR_KINDS, JOB_TYPES
+from schemas.common import EntityType
 
 DEFAULT_LIMIT = "50"
 OPERATION_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
@@ -35,8 +47,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operation", help="only this job type (e.g. CHECK_ALBUM_ENRICHMENT)")
     parser.add_argument("--since", help="created at or after this ISO datetime (no zone: UTC)")
     parser.add_argument("--until", help="created before this ISO datetime (no zone: UTC)")
-    parser.add_argument("--entity", metavar="UUID", help="an entity, artist, album or track id")
+    parser.add_argument("--entity", metavar="ID",
+                        help="an entity, artist, album or track id, or its short id as shown (e.g. ce400e5a)")
     parser.add_argument("--stuck", metavar="MINUTES", help="only roots still running with no event for MINUTES")
+    parser.add_argument("--failing-operation", metavar="OPERATION",
+                        help="only roots with a child of this job type that failed (e.g. CACHE_ALBUM_COVER_ART)")
+    parser.add_argument("--error-kind", metavar="KIND", help="only roots with a child whose last error is of this kind")
+    parser.add_argument("--counts", action="store_true",
+                        help="the roots per status for these filters (the newest ones, see docs) instead of a page")
     parser.add_argument("--limit", default=DEFAULT_LIMIT, help=f"rows per page (1-1000, default {DEFAULT_LIMIT})")
     parser.add_argument("--cursor", help="the next-page cursor printed by a previous call")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -45,10 +63,16 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     query = RootsQuery.parse(status=args.status, operation=args.operation, since=args.since, until=args.until,
-                             entity=args.entity, stuck=args.stuck, limit=args.limit, cursor=args.cursor)
+                             entity=args.entity, stuck=args.stuck, limit=args.limit, cursor=args.cursor,
+                             failing=args.failing_operation, error_kind=args.error_kind)
     with reading(resolve_database_url(args)) as conn:
-        page = query.page(conn)
-    if args.json:
+        if args.counts:
+            counts = query.counts(conn)
+        else:
+            page = query.page(conn)
+    if args.counts:
+        emit_json(counts.to_json()) if args.json else Console().print(format_counts(counts))
+    elif args.json:
         emit_json(page.to_json())
     else:
         show(page, Console())
@@ -67,23 +91,39 @@ class RootsQuery:
     @classmethod
     def parse(cls, *, status: str | None, operation: str | None, since: str | None, until: str | None,
               entity: str | None, stuck: str | None, limit: str | None, cursor: str | None,
-              prefix: str = "--") -> RootsQuery:
+              failing: str | None = None, error_kind: str | None = None, prefix: str = "--") -> RootsQuery:
         """ValueError naming the option (`prefix` + its name: "--since" for the CLI, "since" for the
-        API) for a value that is not one."""
+        API; the CLI spells two of them differently, CLI_NAMES) for a value that is not one."""
+        def option(name: str) -> str:
+            return prefix + (CLI_NAMES.get(name, name) if prefix == "--" else name)
+
+        entity_id, entity_prefix = parse_entity(entity, option("entity"))
         return cls(
             RootFilters(status=status.strip().upper() if status else None,
-                        operation=parse_operation(operation, f"{prefix}operation"),
-                        since=parse_datetime(since, f"{prefix}since"), until=parse_datetime(until, f"{prefix}until"),
-                        entity_id=parse_uuid(entity, f"{prefix}entity"),
-                        stuck_after=parse_minutes(stuck, f"{prefix}stuck")),
-            parse_int(DEFAULT_LIMIT if limit is None else limit, f"{prefix}limit"),
+                        operation=parse_operation(operation, option("operation")),
+                        since=parse_datetime(since, option("since")), until=parse_datetime(until, option("until")),
+                        entity_id=entity_id, entity_prefix=entity_prefix,
+                        stuck_after=parse_minutes(stuck, option("stuck")),
+                        failing=parse_choice(failing, option("failing"), JOB_TYPES, "operation"),
+                        error_kind=parse_choice(error_kind, option("error_kind"), ERROR_KINDS, "error kind")),
+            parse_int(DEFAULT_LIMIT if limit is None else limit, option("limit")),
             cursor,
         )
 
     def page(self, conn: psycopg.Connection[Any]) -> RootsPage:
         f = self.filters
         return roots_page(conn, limit=self.limit, cursor=self.cursor, status=f.status, operation=f.operation,
-                          since=f.since, until=f.until, entity_id=f.entity_id, stuck_after=f.stuck_after)
+                          since=f.since, until=f.until, entity_id=f.entity_id, stuck_after=f.stuck_after,
+                          entity_prefix=f.entity_prefix, failing=f.failing, error_kind=f.error_kind)
+
+    def counts(self, conn: psycopg.Connection[Any]) -> StatusCounts:
+        """The roots per status for these filters but the status (and the cursor, the limit)."""
+        return status_counts(conn, self.filters)
+
+
+# The CLI's names of the options the API calls otherwise.
+CLI_NAMES = {"failing": "failing-operation", "error_kind": "error-kind"}
+ENTITY_TYPES = tuple(t.value for t in EntityType)
 
 
 def parse_int(value: str, option: str) -> int:
@@ -115,13 +155,34 @@ def parse_datetime(value: str | None, option: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def parse_uuid(value: str | None, option: str) -> uuid.UUID | None:
+def parse_entity(value: str | None, option: str) -> tuple[uuid.UUID | None, EntityPrefix | None]:
+    """A full id, or a short id as the table shows it (the first hex digits of the id, after the
+    entity type or not: the type is only checked; the prefix is matched in every id column, like a
+    full id)."""
+    if value is None:
+        return None, None
+    words = value.split()
+    if len(words) == 2 and words[0].upper() in ENTITY_TYPES:
+        words = words[1:]
+    text = words[0] if len(words) == 1 else value
+    try:
+        return uuid.UUID(text), None
+    except ValueError:
+        pass
+    try:
+        return None, EntityPrefix.parse(text)
+    except InvalidFilter:
+        raise ValueError(f"{option}: {value[:40]!r} is not a UUID or a short id (4 to 32 hex digits,"
+                         " e.g. ce400e5a)") from None
+
+
+def parse_choice(value: str | None, option: str, choices: tuple[str, ...], what: str) -> str | None:
+    """One of `choices`, in any case; the error lists them."""
     if value is None:
         return None
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError:
-        raise ValueError(f"{option}: {value!r} is not a UUID") from None
+    if value.strip().upper() not in choices:
+        raise ValueError(f"{option}: {value[:40]!r} is not an {what}; one of {', '.join(choices)}")
+    return value.strip().upper()
 
 
 def parse_minutes(value: str | None, option: str) -> timedelta | None:
@@ -173,6 +234,12 @@ def _cells(row: RootRow) -> list[Text | str]:
         Text(row.last_error or "", style="red"),
         str(row.id) if row.legacy or row.job_id is None else row.job_id,
     ]
+
+
+def format_counts(counts: StatusCounts) -> str:
+    """`PARTIAL 3 · FAILED 1 · SUCCESS 12`, and over how many roots if the cap was reached."""
+    said = " · ".join(f"{status} {n}" for status, n in counts.counts.items()) or "no roots match"
+    return said + (f" (among the newest {counts.cap} roots)" if counts.capped else "")
 
 
 def format_ms(ms: int | None) -> str:

@@ -20,10 +20,19 @@ from enrichlog.read.models import (
     RootNotFound,
     RootRow,
     RootsPage,
+    StatusCounts,
     Timeline,
     TimelineJob,
 )
-from enrichlog.read.roots import RootFilters, decode_cursor, encode_cursor, roots_page, roots_query
+from enrichlog.read.roots import (
+    EntityPrefix,
+    RootFilters,
+    decode_cursor,
+    encode_cursor,
+    roots_page,
+    roots_query,
+    status_counts,
+)
 from enrichlog.read.timeline import timeline
 from projector import db
 from projector.errors import StoreError, StoreUnavailable
@@ -64,7 +73,8 @@ def reading(database_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 __all__ = [
-    "AmbiguousRef", "DatabaseUnavailable", "InvalidCursor", "InvalidFilter", "NotARoot", "NotMigrated", "ReadError",
-    "RootFilters", "RootNotFound", "RootRow", "RootsPage", "Timeline", "TimelineJob", "connect", "decode_cursor",
-    "encode_cursor", "reading", "roots_page", "roots_query", "timeline",
+    "AmbiguousRef", "DatabaseUnavailable", "EntityPrefix", "InvalidCursor", "InvalidFilter", "NotARoot",
+    "NotMigrated", "ReadError", "RootFilters", "RootNotFound", "RootRow", "RootsPage", "StatusCounts", "Timeline",
+    "TimelineJob", "connect", "decode_cursor", "encode_cursor", "reading", "roots_page", "roots_query",
+    "status_counts", "timeline",
 ]

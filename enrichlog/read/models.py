@@ -88,6 +88,19 @@ class RootsPage:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusCounts:
+    """Roots per display status among the newest `cap` roots that the filters (but status and the
+    filters on children, which are applied within them) keep."""
+
+    counts: dict[str, int]  # in the order of the statuses, only those with roots
+    cap: int
+    capped: bool  # the cap was reached: the counts are within the newest `cap` roots only
+
+    def to_json(self) -> dict[str, Any]:
+        return {"counts": self.counts, "cap": self.cap, "capped": self.capped}
+
+
+@dataclass(frozen=True, slots=True)
 class TimelineJob:
     """One job of a timeline (the root first, then its children by start)."""
 
@@ -115,6 +128,11 @@ class TimelineJob:
     metadata: dict[str, Any] | None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     legacy: bool = False
+    # The row's own columns of an enrichment (legacy rows have them; projected ones carry them in metadata too).
+    sources: list[str] = field(default_factory=list)
+    fields_enriched: list[str] = field(default_factory=list)
+    data_quality_before: str | None = None
+    data_quality_after: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,8 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from enrichlog.read import sql as q
-from enrichlog.read.models import InvalidCursor, InvalidFilter, RootRow, RootsPage
+from enrichlog.read.models import InvalidCursor, InvalidFilter, RootRow, RootsPage, StatusCounts
+from schemas.common import ErrorKind, JobType
 
 MAX_LIMIT = 1000
 
@@ -42,6 +44,35 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     return created_at, row_id
 
 
+JOB_TYPES: tuple[str, ...] = tuple(t.value for t in JobType)
+ERROR_KINDS: tuple[str, ...] = tuple(k.value for k in ErrorKind)
+SHORT_ID = re.compile(r"[0-9a-f]{4,32}")
+
+
+@dataclass(frozen=True, slots=True)
+class EntityPrefix:
+    """The ids a short id (the first hex digits of a uuid, as the table shows them) names: the
+    inclusive range from the prefix padded with zeros to the prefix padded with f."""
+
+    digits: str
+
+    @classmethod
+    def parse(cls, text: str) -> EntityPrefix:
+        """InvalidFilter unless `text` is 4 to 32 hex digits (dashes ignored)."""
+        digits = text.replace("-", "").lower()
+        if not SHORT_ID.fullmatch(digits):
+            raise InvalidFilter(f"entity: {text[:40]!r} is not a uuid or a short id (4 to 32 hex digits)")
+        return cls(digits)
+
+    @property
+    def lo(self) -> uuid.UUID:
+        return uuid.UUID(self.digits.ljust(32, "0"))
+
+    @property
+    def hi(self) -> uuid.UUID:
+        return uuid.UUID(self.digits.ljust(32, "f"))
+
+
 @dataclass(frozen=True, slots=True)
 class RootFilters:
     """Optional filters of the roots page; None means "any"."""
@@ -52,6 +83,9 @@ class RootFilters:
     until: datetime | None = None  # created_at < until
     entity_id: uuid.UUID | None = None  # entity_id, artist_id, album_id or track_id
     stuck_after: timedelta | None = None  # running, and no event for this long
+    entity_prefix: EntityPrefix | None = None  # like entity_id, for the ids a short id starts
+    failing: str | None = None  # a child of this job type failed permanently
+    error_kind: str | None = None  # a child's last error is of this kind
 
     def validate(self) -> None:
         if self.status is not None and self.status not in q.STATUSES:
@@ -63,6 +97,26 @@ class RootFilters:
             raise InvalidFilter(f"since ({self.since.isoformat()}) must be before until ({self.until.isoformat()})")
         if self.stuck_after is not None and self.stuck_after <= timedelta(0):
             raise InvalidFilter("stuck_after must be positive")
+        if self.entity_id is not None and self.entity_prefix is not None:
+            raise InvalidFilter("entity: an id or a short id, not both")
+        if self.failing is not None and self.failing not in JOB_TYPES:
+            raise InvalidFilter(f"failing: unknown operation {self.failing!r}; one of {', '.join(JOB_TYPES)}")
+        if self.error_kind is not None and self.error_kind not in ERROR_KINDS:
+            raise InvalidFilter(f"error_kind: unknown error kind {self.error_kind!r}; one of {', '.join(ERROR_KINDS)}")
+
+    @property
+    def entity(self) -> str | None:
+        """How the entity is matched: "id", "range" (a short id) or None (any entity)."""
+        if self.entity_id is not None:
+            return "id"
+        return None if self.entity_prefix is None else "range"
+
+    def entity_params(self) -> dict[str, Any]:
+        if self.entity_id is not None:
+            return {"entity": self.entity_id}
+        if self.entity_prefix is not None:
+            return {"entity_lo": self.entity_prefix.lo, "entity_hi": self.entity_prefix.hi}
+        return {}
 
     def fragments(self) -> tuple[list[str], dict[str, Any]]:
         """The SQL filter fragments and their parameters."""
@@ -72,6 +126,8 @@ class RootFilters:
             (q.SINCE, "since", self.since),
             (q.UNTIL, "until", self.until),
             (q.STUCK, "stuck_after", self.stuck_after),
+            (q.FAILING, "failing", self.failing),
+            (q.WITH_ERROR_KIND, "error_kind", self.error_kind),
         ]
         used = [(frag, name, value) for frag, name, value in pairs if value is not None]
         return [frag for frag, _, _ in used], {name: value for _, name, value in used}
@@ -88,14 +144,20 @@ def roots_page(
     until: datetime | None = None,
     entity_id: uuid.UUID | str | None = None,
     stuck_after: timedelta | None = None,
+    entity_prefix: EntityPrefix | None = None,
+    failing: str | None = None,
+    error_kind: str | None = None,
 ) -> RootsPage:
     """One page of roots (legacy rows included), newest first; `next_cursor` is None on the last.
 
     `entity_id` matches entity_id, artist_id, album_id or track_id; `stuck_after` keeps roots
-    still PENDING or IN_PROGRESS whose last event is older than that. Bad values raise
+    still PENDING or IN_PROGRESS whose last event is older than that; `entity_prefix` matches like
+    `entity_id` the ids that start with its digits; `failing` keeps roots with a child of that job
+    type that failed, `error_kind` roots with a child whose last error is of that kind. Bad values raise
     InvalidFilter or InvalidCursor (both ValueErrors) before any SQL runs.
     """
-    filters = RootFilters(status, operation, since, until, _as_uuid(entity_id), stuck_after)
+    filters = RootFilters(status, operation, since, until, _as_uuid(entity_id), stuck_after, entity_prefix,
+                          failing, error_kind)
     query, params = roots_query(filters, limit=limit, cursor=cursor)
     with conn.cursor(row_factory=class_row(RootRow)) as cur:
         rows = cur.execute(query, params).fetchall()
@@ -114,10 +176,27 @@ def roots_query(filters: RootFilters, *, limit: int, cursor: str | None) -> tupl
     if cursor is not None:
         params["cursor_at"], params["cursor_id"] = decode_cursor(cursor)
         fragments.insert(0, q.AFTER_CURSOR)
-    if filters.entity_id is not None:
-        params["entity"] = filters.entity_id
+    params.update(filters.entity_params())
     params["limit"] = limit + 1
-    return q.roots_page_query(entity=filters.entity_id is not None, filters=fragments), params
+    return q.roots_page_query(entity=filters.entity, filters=fragments), params
+
+
+COUNTS_CAP = 10_000  # roots counted at most: the newest ones, so that the count stays bounded
+
+
+def status_counts(conn: psycopg.Connection[Any], filters: RootFilters, *, cap: int = COUNTS_CAP) -> StatusCounts:
+    """The roots per display status among the newest `cap` roots the filters keep, whatever their
+    status filter: what the page's status links would show. The filters on children (`failing`,
+    `error_kind`) are applied within those `cap` roots. `capped` says the cap was reached."""
+    filters = replace(filters, status=None)
+    filters.validate()
+    fragments, params = filters.fragments()
+    params.update(filters.entity_params())
+    params["limit"] = cap
+    rows = conn.execute(q.status_counts_query(entity=filters.entity, filters=fragments), params).fetchall()
+    found = {status: roots for status, roots, _ in rows if roots}
+    ordered = {s: found[s] for s in q.STATUSES if s in found}
+    return StatusCounts(ordered, cap, sum(scanned for _, _, scanned in rows) >= cap)
 
 
 def _as_uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:

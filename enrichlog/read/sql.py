@@ -30,7 +30,7 @@ ROOT_COLUMNS = """
     r.fold_state IS NULL AS legacy
 """
 
-# {source} is ROOTS or ENTITY_ROOTS, with {filters}: zero or more "AND ..." fragments.
+# {source} is ROOTS or entity_roots(), with {filters}: zero or more "AND ..." fragments.
 ROOTS_PAGE = """
 SELECT {columns}
   FROM {source} AS r
@@ -47,27 +47,27 @@ ROOTS = """(
 # each an ordered scan of its own partial index that stops after a page, merged in page order
 # (the ORDER BY ... LIMIT inside each branch is what lets the planner merge ordered branches
 # instead of sorting every row of a big entity). A branch skips rows an earlier one matched.
-ENTITY_ROOTS = """(
-    (SELECT * FROM enrichment_logs AS r
-      WHERE r.is_root_job AND r.entity_id = %(entity)s{filters}
-      ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT * FROM enrichment_logs AS r
-      WHERE r.is_root_job AND r.artist_id = %(entity)s
-        AND r.entity_id <> %(entity)s{filters}
-      ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT * FROM enrichment_logs AS r
-      WHERE r.is_root_job AND r.album_id = %(entity)s
-        AND r.entity_id <> %(entity)s AND r.artist_id IS DISTINCT FROM %(entity)s{filters}
-      ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT * FROM enrichment_logs AS r
-      WHERE r.is_root_job AND r.track_id = %(entity)s
-        AND r.entity_id <> %(entity)s AND r.artist_id IS DISTINCT FROM %(entity)s
-        AND r.album_id IS DISTINCT FROM %(entity)s{filters}
-      ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s)
-)"""
+# The entity is one id (`= %(entity)s`) or the ids that start with a short id's hex digits, an
+# inclusive range of uuids (`BETWEEN %(entity_lo)s AND %(entity_hi)s`): an index condition of the
+# same indexes (a range is not in page order: each branch sorts the few roots of its prefix).
+ENTITY_COLUMNS = ("entity_id", "artist_id", "album_id", "track_id")
+ENTITY_BRANCH = """(SELECT * FROM enrichment_logs AS r
+      WHERE r.is_root_job AND {match}{skip}{{filters}}
+      ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s)"""
+IS_ENTITY = "r.{column} = %(entity)s"
+IN_ENTITY_RANGE = "r.{column} BETWEEN %(entity_lo)s AND %(entity_hi)s"
+
+
+def entity_roots(*, by_range: bool) -> str:
+    """The source of roots that concern one entity (or an id prefix), with a {filters} placeholder."""
+    match = IN_ENTITY_RANGE if by_range else IS_ENTITY
+    branches = []
+    for i, column in enumerate(ENTITY_COLUMNS):
+        earlier = ENTITY_COLUMNS[:i]
+        skip = "".join(f"\n        AND (r.{c} IS NULL OR NOT {match.format(column=c)})" for c in earlier)
+        branches.append(ENTITY_BRANCH.format(match=match.format(column=column), skip=skip))
+    return "(\n    " + "\n    UNION ALL\n    ".join(branches) + "\n)"
+
 
 # Keyset: the rows strictly after the cursor's row in (created_at DESC, id DESC) order.
 AFTER_CURSOR = "\n   AND (r.created_at, r.id) < (%(cursor_at)s, %(cursor_id)s)"
@@ -78,13 +78,46 @@ UNTIL = "\n   AND r.created_at < %(until)s"
 # Spelled like the predicate of enrichment_logs_running_roots_idx so that the planner can use it.
 STUCK = ("\n   AND r.job_status IN ('PENDING', 'IN_PROGRESS')"
          "\n   AND r.last_event_at < now() - %(stuck_after)s::interval")
+# Roots with a child of this job type that failed permanently, and roots with a child whose last
+# error is of this kind: probes of the partial indexes of 0010 (failed children by operation,
+# children by error kind), index-only, per root the scan visits.
+FAILING = ("\n   AND EXISTS (SELECT 1 FROM enrichment_logs c WHERE c.parent_job_id = r.job_id"
+           "\n               AND c.status = 'FAILED' AND c.operation = %(failing)s)")
+WITH_ERROR_KIND = ("\n   AND EXISTS (SELECT 1 FROM enrichment_logs c WHERE c.parent_job_id = r.job_id"
+                   "\n               AND c.last_error_kind = %(error_kind)s)")
 
 
-def roots_page_query(*, entity: bool, filters: list[str]) -> sql.Composed:
-    """ROOTS_PAGE over ROOTS or ENTITY_ROOTS with the given filter fragments (constants of this module)."""
-    source = sql.SQL(ENTITY_ROOTS if entity else ROOTS).format(
-        filters=sql.SQL("").join(sql.SQL(f) for f in filters))
-    return sql.SQL(ROOTS_PAGE).format(columns=sql.SQL(ROOT_COLUMNS), source=source)
+# The roots per display status among the newest %(limit)s roots that the filters (but status) keep:
+# one ordered scan that stops after them, so that it costs the same on any size of table. The
+# filters on children ({children}: FAILING, WITH_ERROR_KIND) are counted within that window rather
+# than narrowing it, so that a rare match does not make the scan read every root: `scanned` is the
+# window's size, `roots` the roots in it that the child filters keep.
+STATUS_COUNTS = """
+SELECT r.status, count(*) FILTER (WHERE true{children})::int AS roots, count(*)::int AS scanned
+  FROM (SELECT r.status::text AS status, r.job_id FROM {source} AS r
+         ORDER BY r.created_at DESC, r.id DESC
+         LIMIT %(limit)s) AS r
+ GROUP BY r.status
+"""
+CHILD_FILTERS = (FAILING, WITH_ERROR_KIND)
+
+
+def _source(entity: str | None, filters: list[str]) -> sql.Composed:
+    """ROOTS, or the entity's roots (`entity` "id" or "range"), with the given filter fragments."""
+    text = ROOTS if entity is None else entity_roots(by_range=entity == "range")
+    return sql.SQL(text).format(filters=sql.SQL("").join(sql.SQL(f) for f in filters))
+
+
+def roots_page_query(*, entity: str | None, filters: list[str]) -> sql.Composed:
+    """ROOTS_PAGE over ROOTS or the entity's roots with the given filter fragments (constants of this module)."""
+    return sql.SQL(ROOTS_PAGE).format(columns=sql.SQL(ROOT_COLUMNS), source=_source(entity, filters))
+
+
+def status_counts_query(*, entity: str | None, filters: list[str]) -> sql.Composed:
+    """STATUS_COUNTS over the same source as a page's, the child filters applied within its window."""
+    children = [f for f in filters if f in CHILD_FILTERS]
+    source = _source(entity, [f for f in filters if f not in CHILD_FILTERS])
+    return sql.SQL(STATUS_COUNTS).format(source=source, children=sql.SQL("").join(sql.SQL(f) for f in children))
 
 
 # Find what a timeline ref names: a row id (uuid) or a job id. A projected row (one per job id)
@@ -110,7 +143,8 @@ TIMELINE_COLUMNS = """
     status::text AS status, job_status::text AS job_status, created_at, started_at, finished_at,
     last_event_at, duration_ms, retry_count, attempt, last_error, last_error_code, last_error_kind,
     error_message, error_code, reason, metadata, coalesce(attempts, '[]'::jsonb) AS attempts,
-    fold_state IS NULL AS legacy
+    fold_state IS NULL AS legacy, sources, fields_enriched,
+    data_quality_before::text AS data_quality_before, data_quality_after::text AS data_quality_after
 """
 
 TIMELINE_ROOT = "SELECT" + TIMELINE_COLUMNS + "  FROM enrichment_logs WHERE id = %(id)s\n"

@@ -38,13 +38,17 @@ from enrichlog.read import (
     timeline,
 )
 from enrichlog.read import sql as q
-from enrichlog.web import access, bars, live
+from enrichlog.read.roots import ERROR_KINDS, JOB_TYPES
+from enrichlog.web import access, bars, detail, live
 from enrichlog.web.params import BadParameter, checked
 from enrichlog.web.settings import WebSettings
 from projector.errors import StoreError
-from schemas.common import JobType
 
-ROOT_FILTERS = ("status", "operation", "since", "until", "entity", "stuck", "limit")
+ENTITY_HELP = "an entity, artist, album or track id, or its short id as the table shows it (e.g. ce400e5a)"
+FAILING_HELP = "a job type: only roots with a child of that type that failed"
+ERROR_KIND_HELP = "an error kind: only roots with a child whose last error is of that kind"
+
+ROOT_FILTERS = ("status", "operation", "since", "until", "entity", "stuck", "failing", "error_kind", "limit")
 
 # What each refusal answers; the first class that matches wins.
 STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
@@ -132,14 +136,29 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
     def api_roots(status: str | None = None, operation: str | None = None,
                   since: str | None = Query(None, description="ISO datetime, created at or after (no zone: UTC)"),
                   until: str | None = Query(None, description="ISO datetime, created before (no zone: UTC)"),
-                  entity: str | None = Query(None, description="an entity, artist, album or track id"),
+                  entity: str | None = Query(None, description=ENTITY_HELP),
                   stuck: str | None = Query(None, description="minutes: running with no event for that long"),
+                  failing: str | None = Query(None, description=FAILING_HELP),
+                  error_kind: str | None = Query(None, description=ERROR_KIND_HELP),
                   limit: str | None = Query(None, description="rows per page, 1-1000, default 50"),
                   cursor: str | None = Query(None, description="the nextCursor of a previous page")) -> Response:
         query = roots_query({"status": status, "operation": operation, "since": since, "until": until,
-                             "entity": entity, "stuck": stuck, "limit": limit}, cursor)
+                             "entity": entity, "stuck": stuck, "failing": failing, "error_kind": error_kind,
+                             "limit": limit}, cursor)
         with reading(database_url) as conn:
             return document(query.page(conn).to_json())
+
+    @app.get("/api/roots/counts", summary="roots per status: the document of `enrichlog roots --counts --json`")
+    def api_root_counts(status: str | None = None, operation: str | None = None,
+                        since: str | None = None, until: str | None = None,
+                        entity: str | None = Query(None, description=ENTITY_HELP), stuck: str | None = None,
+                        failing: str | None = Query(None, description=FAILING_HELP),
+                        error_kind: str | None = Query(None, description=ERROR_KIND_HELP)) -> Response:
+        query = roots_query({"status": status, "operation": operation, "since": since, "until": until,
+                             "entity": entity, "stuck": stuck, "failing": failing, "error_kind": error_kind,
+                             "limit": None}, None)
+        with reading(database_url) as conn:
+            return document(query.counts(conn).to_json())
 
     @app.get("/api/timeline/{ref:path}", summary="a root and its children: the document of `enrichlog timeline --json`")
     def api_timeline(ref: str) -> Response:
@@ -163,22 +182,28 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
         params = {name: request.query_params.get(name) for name in ROOT_FILTERS}
         query = roots_query(params, request.query_params.get("cursor"))
         with reading(database_url) as conn:
-            page = query.page(conn)
+            page, counts = query.page(conn), query.counts(conn)
         kept = {name: value for name, value in params.items() if value}
         following = urlencode({**kept, "cursor": page.next_cursor}) if page.next_cursor else None
+        but_status = {name: value for name, value in kept.items() if name != "status"}
+        status_links = {s: urlencode({**but_status, "status": s}) for s in counts.counts}
         return HTMLResponse(pages.get_template("roots.html").render(
-            page=page, filters=kept, next_query=following, statuses=q.STATUSES,
-            operations=[t.value for t in JobType], first_page=urlencode(kept) if query.cursor else None))
+            page=page, filters=kept, next_query=following, statuses=q.STATUSES, counts=counts,
+            status_links=status_links, any_status=urlencode(but_status), error_kinds=ERROR_KINDS,
+            operations=JOB_TYPES, first_page=urlencode(kept) if query.cursor else None))
 
     @app.get("/roots/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
-    def timeline_html(ref: str) -> HTMLResponse:
+    def timeline_html(ref: str, job: str | None = Query(None, description="a job id or row id: its detail open")
+                      ) -> HTMLResponse:
+        opened = checked("job", job)
         found = read_timeline(ref)
         jobs = found.jobs
         on = bars.axis(jobs)
         slowest = max(range(len(jobs)), key=lambda i: jobs[i].duration_ms or 0) if len(jobs) > 1 else None
-        rows = [{"job": job, "segments": bars.segments(job, on), "errors": bars.attempt_errors(job),
-                 "child": i > 0, "slowest": i == slowest} for i, job in enumerate(jobs)]
+        rows = [{"job": j, "segments": bars.segments(j, on), "errors": bars.attempt_errors(j),
+                 "attempts": detail.attempts(j), "fields": detail.fields(j),
+                 "child": i > 0, "slowest": i == slowest} for i, j in enumerate(jobs)]
         return HTMLResponse(pages.get_template("timeline.html").render(
-            found=found, rows=rows, axis=on, seconds=(on[1] - on[0]).total_seconds()))
+            found=found, rows=rows, axis=on, seconds=(on[1] - on[0]).total_seconds(), opened=opened))
 
     return app

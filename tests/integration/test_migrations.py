@@ -17,7 +17,7 @@ from enrichlog.migrate import MigrationError, migrate, migrations_dir
 ALL = [
     "0001_legacy_enrichment_logs", "0002_root_and_retry_tracking", "0003_backfill_is_root_job",
     "0004_projection_indexes", "0005_read_indexes", "0006_fold_sequence", "0007_failed_children_index",
-    "0008_source_topic", "0009_topic_ids",
+    "0008_source_topic", "0009_topic_ids", "0010_child_failure_indexes",
 ]
 
 

@@ -32,7 +32,8 @@ from tests.scenarios import album_chain_with_failed_child
 
 pytestmark = pytest.mark.postgres
 
-ROOT_PARAMETERS = ("status", "operation", "since", "until", "entity", "stuck", "limit", "cursor")
+ROOT_PARAMETERS = ("status", "operation", "since", "until", "entity", "stuck", "failing", "error_kind", "limit",
+                   "cursor")
 NASTY = ["' OR 1=1 --", "x'); DROP TABLE enrichment_logs; --", "%' UNION SELECT * FROM pg_user --",
          "\\x00", "a" * 5000, "😀" * 300]
 
