@@ -71,7 +71,7 @@ class Meter:
         print(f"{self.what}: {self.describe(self._printed_at - self.started)}", file=self.stream, flush=True)
 
     def describe(self, seconds: float) -> str:
-        """`1,200 / 5,000 messages (24%), about 12 s left` (the time left from the rate so far)."""
+        """Count / total, the share done and the time left (from the rate so far)."""
         if self.total is None:
             return f"{self.done:,} {self.unit}"
         share = self.done / self.total if self.total else 1.0
