@@ -43,7 +43,8 @@ class Meter:
         self.started = time.monotonic()
         if not self.quiet and self.stream.isatty():
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn(self.unit), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                                 TextColumn(self.unit), TimeElapsedColumn(), TextColumn("elapsed,"),
+                                 TimeRemainingColumn(), TextColumn("left"),
                                  console=Console(file=self.stream), transient=True)
             self._bar.start()
             self._task = self._bar.add_task(self.what, total=self.total)
