@@ -2,19 +2,23 @@
 
 Services up (local Kafka + PostgreSQL, or the ones named by KAFKA_BOOTSTRAP_SERVERS/DATABASE_URL),
 migrations, the projector as a real subprocess, a few simulated album and artist chains published
-through the producer library (with retries and one permanent failure), then the roots table and
-the timeline of the root whose child failed. The local services it started, it stops at the end
-(unless --keep-running).
+through the producer library (with retries and one permanent failure), then this run's roots and
+the timeline of the root whose child failed, then the console (enrichlog web) on them until Ctrl-C
+(not with --no-console or --json). Each run has entities of its own (its workload seed is drawn at
+random), so a second run's roots never mix with the first's. The local services it started, it
+stops at the end (unless --keep-running).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from enrichlog.cli import emit_json, quiet_kafka_client, reach_services
+from enrichlog.web.settings import DEFAULT_HOST, DEFAULT_PORT
 
 if TYPE_CHECKING:
     from producers.workload import WorkloadConfig
@@ -36,6 +41,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the roots page and the timeline as JSON")
     parser.add_argument("--keep-running", action="store_true",
                         help="leave the projector, and the local services the demo started, running afterwards")
+    parser.add_argument("--no-console", action="store_true",
+                        help="end after the tables instead of serving the console on the demo's data (tests, CI)")
+    parser.add_argument("--console-port", type=int, default=DEFAULT_PORT,
+                        help=f"the console's port on 127.0.0.1 (default {DEFAULT_PORT})")
     parser.add_argument("--connect-timeout", type=float, default=30.0, metavar="S",
                         help="how long to wait for the Kafka and PostgreSQL named by KAFKA_BOOTSTRAP_SERVERS and "
                              "DATABASE_URL to answer (default 30)")
@@ -43,10 +52,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _pick_seed(chains: int, run_id: str) -> int:
-    """A workload seed whose chains have retries and exactly one permanent failure."""
+    """A workload seed whose chains have retries and exactly one permanent failure, searched from a
+    random one: the seed draws the entity ids, so each run's entities are its own."""
     from producers.workload import generate_events
 
-    for seed in range(500):
+    first = uuid.uuid4().int % 2**31
+    for seed in range(first, first + 500):
         events = list(generate_events(_config(chains, seed, run_id)))
         kinds = [e.kind for e in events]
         types = {e.job_type.value for e in events}
@@ -55,7 +66,7 @@ def _pick_seed(chains: int, run_id: str) -> int:
             failed = next(e for e in events if e.kind == "job.failed")
             if failed.parent_job_id is not None:
                 return seed
-    return 0
+    return first
 
 
 def _config(chains: int, seed: int, run_id: str) -> WorkloadConfig:
@@ -68,6 +79,8 @@ def _config(chains: int, seed: int, run_id: str) -> WorkloadConfig:
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.chains <= 200:
         raise ValueError(f"--chains must be between 1 and 200, got {args.chains}")
+    if not 1 <= args.console_port <= 65535:
+        raise ValueError(f"--console-port must be between 1 and 65535, got {args.console_port}")
     from enrichlog import services
     from schemas.kafka_connection import KafkaConnection, plaintext
 
@@ -121,9 +134,11 @@ def _demo(args: argparse.Namespace, console: Console, kafka: KafkaConnection, da
         projector = subprocess.Popen([sys.executable, "-m", "enrichlog.cli", "project"], env=env,
                                      stdout=log, stderr=subprocess.STDOUT)
     try:
-        failed_root = _stream(console, kafka, args.chains)
+        this_run = _stream(console, kafka, args.chains)
         _wait_projected(console, database_url, kafka, projector, log_path)
-        _show(console, database_url, failed_root, as_json=args.json)
+        _show(console, database_url, this_run, as_json=args.json)
+        if not (args.no_console or args.json):
+            _serve_console(console, database_url, args.console_port, args.verbose)
     finally:
         if not args.keep_running:
             projector.terminate()
@@ -131,20 +146,31 @@ def _demo(args: argparse.Namespace, console: Console, kafka: KafkaConnection, da
     return 0
 
 
-def _stream(console: Console, kafka: KafkaConnection, chains: int) -> str:
+@dataclass(frozen=True, slots=True)
+class DemoRun:
+    """What one run streamed: its roots (job ids), when its workload starts, the root whose child fails."""
+
+    roots: frozenset[str]
+    start: datetime
+    failed_root: str
+
+
+def _stream(console: Console, kafka: KafkaConnection, chains: int) -> DemoRun:
     from producers import KafkaPublisher, ProducerSettings
     from producers.workload import generate_events, run_workload
 
     run_id = f"demo-{uuid.uuid4().hex[:6]}"
     seed = _pick_seed(chains, run_id)
-    failed = next(e for e in generate_events(_config(chains, seed, run_id)) if e.kind == "job.failed")
+    config = _config(chains, seed, run_id)
+    events = list(generate_events(config))
+    failed = next(e for e in events if e.kind == "job.failed")
     settings = ProducerSettings(**dict(kafka), topic=DEMO_TOPIC)
     with console.status(f"streaming {chains} simulated chains…"), KafkaPublisher(settings) as publisher:
-        summary = run_workload(_config(chains, seed, run_id), publisher)
+        summary = run_workload(config, publisher)
         publisher.flush(30)
     console.print(f"streamed {summary.total_events} events of {summary.jobs} jobs "
                   f"({dict(summary.events)}) through the producer library")
-    return failed.root_job_id
+    return DemoRun(frozenset(e.root_job_id for e in events), config.start, failed.root_job_id)
 
 
 def _wait_projected(console: Console, database_url: str, kafka: KafkaConnection, projector: subprocess.Popen[bytes],
@@ -171,20 +197,35 @@ def _wait_projected(console: Console, database_url: str, kafka: KafkaConnection,
             time.sleep(0.2)
 
 
-def _show(console: Console, database_url: str, failed_root: str, *, as_json: bool) -> None:
+def _show(console: Console, database_url: str, run: DemoRun, *, as_json: bool) -> None:
+    """This run's roots (not an earlier run's: the rows of its root job ids) and the failed root's timeline."""
     from enrichlog.commands import roots as roots_cmd
     from enrichlog.commands import timeline as timeline_cmd
-    from enrichlog.read import reading
-    from enrichlog.read.roots import roots_page
+    from enrichlog.read import RootsPage, reading
+    from enrichlog.read.roots import MAX_LIMIT, roots_page
     from enrichlog.read.timeline import timeline
 
     with reading(database_url) as conn:
-        page = roots_page(conn, limit=10)
-        found = timeline(conn, failed_root)
+        listed = roots_page(conn, limit=MAX_LIMIT, since=run.start)
+        found = timeline(conn, run.failed_root)
+    page = RootsPage([r for r in listed.rows if r.job_id in run.roots], None)
     if as_json:
         emit_json({"roots": page.to_json(), "timeline": found.to_json()})
         return
-    console.rule("roots (newest first): enrichlog roots")
+    since = run.start.isoformat(timespec="seconds")
+    console.rule(f"this run's roots (newest first): enrichlog roots --since {since}")
     roots_cmd.show(page, console)
-    console.rule(f"timeline of {failed_root}: enrichlog timeline {failed_root}")
+    console.rule(f"timeline of {run.failed_root}: enrichlog timeline {run.failed_root}")
     timeline_cmd.show(found, console)
+    console.print(f"this run's roots: {', '.join(sorted(run.roots))}", soft_wrap=True)
+
+
+def _serve_console(console: Console, database_url: str, port: int, verbose: bool) -> None:
+    """`enrichlog web` on the demo's database until Ctrl-C (its first line is the URL)."""
+    from enrichlog.commands import web
+
+    console.rule("the console: open the URL below; Ctrl-C stops it (and the demo)")
+    # Ctrl-C is the way to stop it (uvicorn returns, or re-raises the signal): the demo then cleans up.
+    with contextlib.suppress(KeyboardInterrupt):
+        web.run(argparse.Namespace(host=DEFAULT_HOST, port=port, database_url=database_url, verbose=verbose))
+    console.print("console stopped")

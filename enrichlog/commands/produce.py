@@ -24,6 +24,7 @@ from types import FrameType
 from typing import NoReturn
 
 from enrichlog.cli import quiet_kafka_client, topic_name
+from enrichlog.progress import Meter
 from producers import KafkaPublisher, ProducerSettings, PublishStats
 from producers.topics import create_topic
 from producers.workload import WorkloadConfig, WorkloadSummary, run_workload
@@ -100,8 +101,10 @@ class _StoppableSink:
     """The publisher, with a stop check before each event (a signal handler only sets a flag, so
     that the publisher's counters are never interrupted half-way)."""
 
-    def __init__(self, publisher: KafkaPublisher) -> None:
+    def __init__(self, publisher: KafkaPublisher, meter: Meter) -> None:
         self.publisher = publisher
+        self.meter = meter
+        self.root: str | None = None  # the chain being published: the workload publishes chain by chain
         self.signum: int | None = None
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
@@ -110,6 +113,9 @@ class _StoppableSink:
     def publish(self, event: JobEvent) -> bool:
         if self.signum is not None:
             raise _Stopped(self.signum)
+        if event.root_job_id != self.root:
+            self.root = event.root_job_id
+            self.meter.update(self.meter.done + 1)
         return self.publisher.publish(event)
 
     def flush(self, timeout: float | None = None) -> None:
@@ -185,8 +191,9 @@ def run(args: argparse.Namespace) -> int:
         run_id=f"{uuid.uuid4().hex[:8]}",
     )
     started = time.monotonic()
+    meter = Meter(f"publishing to {settings.topic}", args.chains, unit="chains")
     publisher = KafkaPublisher(settings).start()
-    sink = _StoppableSink(publisher)
+    sink = _StoppableSink(publisher, meter)
     previous = {signum: signal.signal(signum, sink.stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     summary: WorkloadSummary | None = None
     try:
@@ -196,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
             raise ServiceUnreachable(kafka_no_reply(settings.bootstrap_servers, args.connect_timeout,
                                                     f"fetch the partitions of topic {settings.topic}"),
                                      service="Kafka", address=settings.bootstrap_servers)
-        with contextlib.suppress(_Stopped):  # the summary says how far it got
+        with contextlib.suppress(_Stopped), meter:  # the summary says how far it got
             summary = run_workload(config, sink, rate=args.rate)
     finally:
         publisher.close(timeout=args.drain_timeout)  # bounded; what is left is counted and logged

@@ -11,10 +11,10 @@ import argparse
 import sys
 import time
 
-from rich.console import Console
-
 from enrichlog.cli import emit_json, quiet_kafka_client, reach_services, topic_name
+from enrichlog.progress import Meter
 from projector.settings import ProjectorSettings
+from schemas.kafka_connection import KafkaConnection
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
     settings = ProjectorSettings()
     topic = args.topic or settings.events_topic
     consumer = args.consumer or settings.consumer_group
-    console = Console(stderr=True)
     started = time.monotonic()
     # unreachable, or a refused login: one line, exit 1
     reach_services(settings.connection(), settings.database_url.get_secret_value(), args.connect_timeout,
@@ -48,16 +47,14 @@ def run(args: argparse.Namespace) -> int:
     def announce(plan: str) -> None:  # before the swap; with --json, stdout is the report's alone
         print(plan, file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    with console.status("reading the topic…") as status:
-        def progress(n: int) -> None:
-            status.update(f"reading the topic… {n:,} messages")
-
-        database_url, kafka = settings.database_url.get_secret_value(), settings.connection()
+    database_url, kafka = settings.database_url.get_secret_value(), settings.connection()
+    with Meter(f"reading topic {topic}", _messages(kafka, topic), unit="messages", quiet=args.json) as meter:
         if args.check:
-            report = rebuild.check(database_url, kafka, topic, consumer, progress)
+            report = rebuild.check(database_url, kafka, topic, consumer, meter.update)
         else:
-            report = rebuild.rebuild(database_url, kafka, topic, consumer, progress, announce,
+            report = rebuild.rebuild(database_url, kafka, topic, consumer, meter.update, announce,
                                      drop_extra=args.drop_extra)
+        meter.update(report.events_read + report.dead_letters_read)
     elapsed = time.monotonic() - started
     if args.json:
         emit_json({"ok": report.ok, "topic": topic, "consumer": consumer, "positions": report.until,
@@ -72,3 +69,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"rebuilt and swapped in: the {report.rows_compared - len(report.extra)} rows of topic {topic} "
               f"from {report.events_read} events ({elapsed:.1f}s)")
     return 0 if report.ok or not args.check else 3
+
+
+def _messages(kafka: KafkaConnection, topic: str) -> int | None:
+    """How many messages the topic holds now (end minus start offsets, all partitions): the progress'
+    total. None when the topic is unknown (the rebuild says so itself)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**kafka.kafka_python(), group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            return None
+        starts, ends = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+        return sum(ends[tp] - starts[tp] for tp in partitions)
+    finally:
+        consumer.close()

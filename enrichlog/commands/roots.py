@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +35,12 @@ from schemas.common import EntityType
 
 DEFAULT_LIMIT = "50"
 OPERATION_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+# The full table (every column, the ref unfolded) needs about this many columns; below it each root
+# is a block of lines: its fields, its ref alone on a line, its last error cut to the width.
+WIDE = 132
+# The options that choose a page's rows, as `enrichlog roots` spells them: the next-page command repeats them.
+FILTER_OPTIONS = ("status", "operation", "since", "until", "entity", "stuck", "failing_operation", "error_kind",
+                  "limit")
 
 STATUS_STYLES = {
     "PARTIAL": "bold black on yellow", "FAILED": "bold red", "SUCCESS": "green", "COMPLETED": "green",
@@ -75,8 +83,18 @@ def run(args: argparse.Namespace) -> int:
     elif args.json:
         emit_json(page.to_json())
     else:
-        show(page, Console())
+        show(page, Console(), filters=filter_words(args), operation=query.filters.operation)
     return 0
+
+
+def filter_words(args: argparse.Namespace) -> list[str]:
+    """The filter options of this call as typed (`--status PARTIAL --limit 20`), for the next-page command."""
+    words: list[str] = []
+    for name in FILTER_OPTIONS:
+        value = getattr(args, name)
+        if value is not None and not (name == "limit" and value == DEFAULT_LIMIT):
+            words += [f"--{name.replace('_', '-')}", value]
+    return words
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +159,7 @@ def parse_operation(value: str | None, option: str) -> str | None:
     if value is None:
         return None
     if not OPERATION_NAME.fullmatch(value):
-        raise ValueError(f"{option}: {value[:40]!r} is not an operation name (e.g. CHECK_ALBUM_ENRICHMENT)")
+        raise ValueError(f"{option}: {value[:40]!r} is not an operation name; the job types are {', '.join(JOB_TYPES)}")
     return value
 
 
@@ -197,26 +215,67 @@ def parse_minutes(value: str | None, option: str) -> timedelta | None:
     return timedelta(minutes=minutes)
 
 
-def show(page: RootsPage, console: Console) -> None:
+def show(page: RootsPage, console: Console, *, filters: Sequence[str] = (), operation: str | None = None) -> None:
+    """The page as a table (a block per root below WIDE columns), then what to type next: `filters` are
+    the options that made the page, repeated in the next-page command."""
+    if console.width >= WIDE:
+        console.print(_table(page))
+    else:
+        console.print("enrichment roots, newest first", style="bold italic", justify="center")
+        _blocks(page, console)
+    if not page.rows:
+        unknown = operation is not None and operation not in JOB_TYPES
+        known = f"; {operation!r} is none of the job types: {', '.join(JOB_TYPES)}" if unknown else ""
+        console.print("no roots match" + known)
+    else:
+        legacy = "; * legacy row (before job linking), ref = row id" if any(r.legacy for r in page.rows) else ""
+        console.print(f"✗ failed children{legacy}; `enrichlog timeline REF` expands a row", style="dim")
+    if page.next_cursor:
+        command = shlex.join(["enrichlog", "roots", *filters, "--cursor", page.next_cursor])
+        console.print(f"next page: {command}", soft_wrap=True)
+
+
+def _table(page: RootsPage) -> Table:
     table = Table(title="enrichment roots, newest first", header_style="bold", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
     for name in ("created (UTC)", "status", "operation", "entity"):
         table.add_column(name, no_wrap=True)
     for name in ("duration", "retries", "children"):
         table.add_column(name, justify="right", no_wrap=True)
-    # Only these two give way on a narrow terminal: the error is cut, the ref is folded (kept whole).
-    table.add_column("last error", overflow="ellipsis", max_width=40)
-    table.add_column("ref", overflow="fold", min_width=15)
+    table.add_column("last error", overflow="ellipsis", no_wrap=True, max_width=40)
+    table.add_column("ref", no_wrap=True)
     for row in page.rows:
         table.add_row(*_cells(row), style="on grey15" if row.status == "PARTIAL" else None)
-    console.print(table)
-    if not page.rows:
-        console.print("no roots match")
-    else:
-        legacy = "; * legacy row (before job linking), ref = row id" if any(r.legacy for r in page.rows) else ""
-        console.print(f"✗ failed children{legacy}; `enrichlog timeline REF` expands a row", style="dim")
-    if page.next_cursor:
-        console.print(f"next page: enrichlog roots --cursor {page.next_cursor}", soft_wrap=True)
+    return table
+
+
+def _blocks(page: RootsPage, console: Console) -> None:
+    """Each root as lines that fit a narrow terminal: its fields aligned, its ref whole on a line of its
+    own (printed unwrapped even if longer than the width, so it pastes), its last error cut with an ellipsis."""
+    fields = [[_text(c) for c in _cells(row)[:7]] for row in page.rows]
+    widths = [max(len(t.plain) for t in column) for column in zip(*fields, strict=True)]
+    for row, texts in zip(page.rows, fields, strict=True):
+        line = Text(" ").join(_pad(t, width) for t, width in zip(texts, widths, strict=True))
+        console.print(line, no_wrap=True, overflow="ellipsis")
+        console.print(Text("  ref ", style="dim").append(_ref(row), style="bold"), soft_wrap=True)
+        if row.last_error:
+            console.print(Text("  ✗ ", style="red").append(row.last_error, style="red"),
+                          no_wrap=True, overflow="ellipsis")
+
+
+def _text(cell: Text | str) -> Text:
+    return cell if isinstance(cell, Text) else Text(cell)
+
+
+def _pad(text: Text, width: int) -> Text:
+    padded = text.copy()
+    padded.pad_right(width - len(text.plain))
+    return padded
+
+
+def _ref(row: RootRow) -> str:
+    """What `enrichlog timeline` takes for this root: its job id, or the row id of a legacy row."""
+    return str(row.id) if row.legacy or row.job_id is None else row.job_id
 
 
 def _cells(row: RootRow) -> list[Text | str]:
@@ -232,7 +291,7 @@ def _cells(row: RootRow) -> list[Text | str]:
         str(row.retry_count) if row.retry_count else "",
         children,
         Text(row.last_error or "", style="red"),
-        str(row.id) if row.legacy or row.job_id is None else row.job_id,
+        _ref(row),
     ]
 
 

@@ -131,6 +131,9 @@ def test_produce_creates_a_missing_topic_with_the_configured_partitions(kafka_bo
     delivered = int(re.search(r"delivered (\d+), failed 0, dropped 0", out).group(1))  # type: ignore[union-attr]
     assert delivered == _end_offsets_sum(kafka_bootstrap, topic) > 0
     assert f"created topic {topic} with 4 partitions" in err
+    # Not a terminal: plain progress lines on stderr, the first at the first chain, the last at the end.
+    assert any(line.startswith(f"publishing to {topic}: 1 / 30 chains (3%)") for line in err.splitlines()), err
+    assert re.search(rf"^publishing to {re.escape(topic)}: done, 30 chains in [\d.]+ s$", err, re.MULTILINE), err
 
 
 def test_the_library_never_has_the_broker_create_the_topic_and_waits_for_it(

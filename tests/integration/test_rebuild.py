@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -130,6 +131,23 @@ def test_rebuild_of_one_topic_leaves_the_other_topics_rows_byte_for_byte(
         code, out, err = _rebuild(kafka_bootstrap, db, topic, "--check")
         assert code == 0, (topic, out, err)
         assert f"{len(jobs)} rows" in out, out
+
+
+def test_progress_is_plain_lines_on_stderr_when_not_a_terminal_and_nothing_with_json(
+    two_topics: dict[str, Any], kafka_bootstrap: str, db: str,
+) -> None:
+    a = two_topics["a"]
+    code, out, err = _rebuild(kafka_bootstrap, db, a, "--check", "--json")
+    assert code == 0, (out, err)
+    assert "reading topic" not in err
+    report = json.loads(out)
+    total = report["events"] + report["badMessages"]
+    code, out, err = _rebuild(kafka_bootstrap, db, a, "--check")
+    assert code == 0, (out, err)
+    # A line every few seconds while it reads (the replay reports every ten thousand messages), and its end.
+    assert err.startswith(f"reading topic {a}: "), err
+    assert re.search(rf"^reading topic {re.escape(a)}: done, {total:,} messages in [\d.]+ s$", err, re.MULTILINE), err
+    assert "reading topic" not in out  # stdout is the result's
 
 
 def test_check_names_the_ids_that_differ_and_exits_3(

@@ -88,3 +88,16 @@ def test_each_attempt_with_its_error() -> None:
     assert (first.number, first.status, first.error_kind, first.error_code, first.error_message,
             first.duration_ms) == ("1", "RETRIED", "RATE_LIMIT", "HTTP_429", "slow down", 2000)
     assert (second.status, second.ended_at, second.error_kind) == ("RUNNING", "", "")
+
+
+def test_the_next_page_command_keeps_every_filter_as_typed() -> None:
+    """The footer's command (enrichlog roots' filter_words) repeats each filter option of the call,
+    the child filters under their CLI names, and leaves the default limit out."""
+    from enrichlog.cli import build_parser
+    from enrichlog.commands.roots import filter_words
+
+    args = build_parser().parse_args(["roots", "--status", "PARTIAL", "--failing-operation", "CACHE_ALBUM_COVER_ART",
+                                      "--error-kind", "NOT_FOUND", "--entity", "ALBUM ce400e5a"])
+    assert filter_words(args) == ["--status", "PARTIAL", "--entity", "ALBUM ce400e5a", "--failing-operation",
+                                  "CACHE_ALBUM_COVER_ART", "--error-kind", "NOT_FOUND"]
+    assert filter_words(build_parser().parse_args(["roots", "--limit", "7"])) == ["--limit", "7"]
