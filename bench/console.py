@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import json
 import os
 import re
 import socket
@@ -220,6 +221,33 @@ def weight(base: str, todo: list[Page]) -> None:
             print(f"  {path[:60]:<60} {len(body):>9,} B  gzip {len(gzip.compress(body)):>8,} B  sent: {sent}")
 
 
+def breakdown(url: str, wide: str, deep: str, requests: int) -> None:
+    """Where a request's server time goes: the parts the handlers run, each timed on its own."""
+    from enrichlog.read import reading, timeline
+
+    def timed(label: str, fn: Callable[[], object]) -> None:
+        samples = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - started) * 1000)
+        report(label, samples)
+
+    def connect_close() -> None:
+        with reading(url):
+            pass
+
+    print("\nWhere the server time goes (each part alone)")
+    timed("open and close a connection", connect_close)
+    with reading(url) as conn:
+        first, fifty, five_hundred = roots_page(conn), timeline(conn, wide), timeline(conn, deep)
+        timed("roots page read (open connection)", lambda: roots_page(conn))
+        timed("50-child timeline read", lambda: timeline(conn, wide))
+        timed(f"{DEEP_CHILDREN}-child timeline read", lambda: timeline(conn, deep))
+    for label, found in (("roots page", first), ("50-child", fifty), (f"{DEEP_CHILDREN}-child", five_hundred)):
+        timed(f"{label} to_json + json.dumps(indent=2)", lambda f=found: json.dumps(f.to_json(), indent=2, default=str))
+
+
 def plans(url: str, todo: list[Page]) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for page in todo:
@@ -250,6 +278,7 @@ def main() -> None:
         over_http(base, todo, args.requests, args.warmup)
         weight(base, todo)
     in_process(url, todo, args.requests, args.warmup)
+    breakdown(url, todo[6].path.rsplit("/", 1)[1], todo[8].path.rsplit("/", 1)[1], args.requests)
     if args.explain:
         plans(url, todo)
 
