@@ -160,7 +160,7 @@ def _report(label: str, samples: list[float]) -> None:
     print(f"  {label:<44} p50 {statistics.median(samples):8.2f} ms   p99 {p99:8.2f} ms   (n={len(samples)})")
 
 
-def _explain(conn: psycopg.Connection[Any], label: str, query: Any, params: dict[str, Any]) -> None:
+def explain(conn: psycopg.Connection[Any], label: str, query: Any, params: dict[str, Any]) -> None:
     plan = [r[0] for r in conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) {}").format(
         query if isinstance(query, sql.Composable) else sql.SQL(query)), params)]
     text = "\n".join(plan)
@@ -212,16 +212,16 @@ def measure(url: str, runs: int) -> None:
         print("\nPlans")
         for label, _, filters, cur in cases:
             query, params = roots_query(filters, limit=50, cursor=cur)
-            _explain(conn, label, query, params)
+            explain(conn, label, query, params)
         counted = RootFilters(failing=COVER)
-        _explain(conn, "status counts, a child CACHE_ALBUM_COVER_ART failed",
+        explain(conn, "status counts, a child CACHE_ALBUM_COVER_ART failed",
                  q.status_counts_query(entity=None, filters=counted.fragments()[0]),
                  {**counted.fragments()[1], "limit": COUNTS_CAP})
-        _explain(conn, "timeline children (50)", q.TIMELINE_CHILDREN, {"job_id": wide[0]})
+        explain(conn, "timeline children (50)", q.TIMELINE_CHILDREN, {"job_id": wide[0]})
         cost = conn.execute("SHOW random_page_cost").fetchone()[0]  # type: ignore[index]
         print(f"\n(server random_page_cost = {cost}; with the SSD value 1.1:)")
         conn.execute("SET random_page_cost = 1.1")
-        _explain(conn, "timeline children (50), random_page_cost 1.1", q.TIMELINE_CHILDREN, {"job_id": wide[0]})
+        explain(conn, "timeline children (50), random_page_cost 1.1", q.TIMELINE_CHILDREN, {"job_id": wide[0]})
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -75,7 +75,7 @@ class RootRow:
     legacy: bool
 
     def to_json(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return _jsonable(self, ROOT_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ class TimelineJob:
     data_quality_after: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return _jsonable(self, JOB_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +151,15 @@ class Timeline:
         return {"root": self.root.to_json(), "children": [c.to_json() for c in self.children]}
 
 
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    """snake_case keys to camelCase (like the event contract), uuids and datetimes to strings."""
-    return {_camel(k): _value(v) for k, v in d.items()}
+def _jsonable(row: object, keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The row's fields under their JSON keys (`_keys`), uuids and datetimes as strings. Nested
+    values (metadata, attempts) are the row's own, not copies: every caller serializes at once."""
+    return {key: _value(getattr(row, name)) for name, key in keys}
+
+
+def _keys(kind: type) -> tuple[tuple[str, str], ...]:
+    """(field, JSON key) of a row class: snake_case to camelCase, like the event contract."""
+    return tuple((f.name, _camel(f.name)) for f in fields(kind))
 
 
 def _value(v: Any) -> Any:
@@ -167,3 +173,8 @@ def _value(v: Any) -> Any:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
+
+
+# Worked out once per class, not once per row of a page or timeline.
+ROOT_KEYS = _keys(RootRow)
+JOB_KEYS = _keys(TimelineJob)
