@@ -188,6 +188,7 @@ def run_once(bootstrap: str, server: str, topic: str, total: int, roots: list[st
         drop_database(server, url)
     return {"pages": len(roots), "events": events, "seconds": elapsed, "rate": events / elapsed,
             "cpu": cpu, "load": os.getloadavg()[0], "notifications": len(reference.heard),
+            "more": sum(key[1] for key, _ in reference.heard),
             **delivery(reference.heard, roots, heard), "failed_streams": failed}
 
 
@@ -225,7 +226,8 @@ def print_run(r: dict[str, Any]) -> None:
     cpu = r["cpu"]
     line = (f"{r['pages']:>4} pages: {r['events']:,} events in {r['seconds']:.1f} s = {r['rate']:,.0f} events/s; "
             f"CPU s projector {cpu['projector']:.1f} ({cpu['projector'] * 1e6 / r['events']:.0f} µs/event), "
-            f"console {cpu['console']:.1f}, streams {cpu['streams']:.1f}; {r['notifications']} notifications; "
+            f"console {cpu['console']:.1f}, streams {cpu['streams']:.1f}; {r['notifications']} notifications "
+            f"({r['more']} with `more`); "
             f"load {r['load']:.2f}")
     if r["pages"]:
         late = r["late_ms"]
