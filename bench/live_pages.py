@@ -1,0 +1,297 @@
+"""Open live pages: the projector's throughput and CPU with N `GET /api/live` streams open on the
+console against none, and how late each stream hears of each committed batch.
+
+    KAFKA_BOOTSTRAP_SERVERS=… DATABASE_URL=… .venv/bin/python bench/live_pages.py [--pages 200] \
+        [--events 200000] [--runs 3]
+
+1. Fills a topic with --events events once (bench/projector.py's fill).
+2. Runs with 0 pages and with N, --runs of each, alternating (0 N, N 0, 0 N, ...). Each run: a fresh
+   database; the console as a process of its own (bench/console.py's); a LISTEN connection of this
+   process, the reference: when it hears a notification is taken as its batch's commit; with N,
+   N streams in a process of their own (asyncio, httpx), so that their CPU is not the console's:
+   half follow `root=` of a root the workload touches (timeline pages), half no root (roots pages).
+   Once every stream has said `ready`, the projector reads the topic from its start: its events/s
+   and CPU seconds (/proc) from its first committed batch to its last, the console's and the
+   streams' CPU over the same span.
+3. Delivery: for each notification and each stream it concerns, the stream's receipt minus the
+   reference's, p50/p99/max over the N-page runs; the streams that missed any (told `resync`
+   instead, or not at all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+
+from bench.console import console  # noqa: E402
+from bench.projector import (  # noqa: E402
+    committed,
+    cpu_seconds,
+    drop_database,
+    end_offsets,
+    env_for,
+    fill_topic,
+    fresh_database,
+    pids_named,
+)
+from producers.workload import WorkloadConfig, generate_events  # noqa: E402
+from projector import notify  # noqa: E402
+from tests.harness import ProjectorProcess, wait_for  # noqa: E402
+
+SEED = 5  # bench/projector.py's fill_topic names its jobs after it
+SETTLE_S = 2.0  # after the last batch: time for its notification to reach every stream
+
+Key = tuple[tuple[str, ...], bool]  # a notification's roots and `more`, as sent and as streamed
+
+
+def touched_roots(events: int, wanted: int) -> list[str]:
+    """`wanted` distinct roots among the first `events` events of the fill, spread over them."""
+    seen: dict[str, None] = {}
+    for i, event in enumerate(generate_events(WorkloadConfig(chains=events, seed=SEED, run_id=f"b{SEED}"))):
+        if i >= events:
+            break
+        seen.setdefault(event.root_job_id, None)
+    roots = list(seen)
+    step = max(len(roots) // max(wanted, 1), 1)
+    return roots[::step][:wanted]
+
+
+def key_of(text: str) -> Key:
+    doc = json.loads(text)
+    return tuple(doc["roots"]), bool(doc["more"])
+
+
+def concerns(root: str | None, key: Key) -> bool:
+    return root is None or key[1] or root in key[0]
+
+
+# --- the streams, in a process of their own ---------------------------------------------------------
+
+
+async def follow(client: httpx.AsyncClient, root: str | None, ready: asyncio.Event,
+                 heard: list[tuple[str, str, float]]) -> None:
+    """One open page: its stream's events as (event, data, monotonic time of receipt)."""
+    params = {"root": root} if root is not None else {}
+    async with client.stream("GET", "/api/live", params=params) as resp:
+        resp.raise_for_status()
+        event, data = "message", ""
+        async for line in resp.aiter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data = line[6:]
+            elif line == "" and data:
+                heard.append((event, data, time.monotonic()))
+                if event == "ready":
+                    ready.set()
+                event, data = "message", ""
+
+
+async def pages(base: str, roots: list[str | None], pipe: Connection) -> None:
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    timeout = httpx.Timeout(None, connect=30)
+    heard: list[list[tuple[str, str, float]]] = [[] for _ in roots]
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+        readies = [asyncio.Event() for _ in roots]
+        tasks = [asyncio.create_task(follow(client, r, e, h)) for r, e, h in zip(roots, readies, heard, strict=True)]
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in readies)), 120)
+        pipe.send("ready")
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        failed = [t for t in tasks if t.done()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    pipe.send((heard, len(failed)))
+
+
+def pages_process(base: str, roots: list[str | None], pipe: Connection) -> None:
+    asyncio.run(pages(base, roots, pipe))
+
+
+# --- one run ----------------------------------------------------------------------------------------
+
+
+class Reference(threading.Thread):
+    """This process's LISTEN: each notification's key and when it was heard."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stop = url, threading.Event()
+        self.heard: list[tuple[Key, float]] = []
+        self.listening = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"LISTEN {notify.CHANNEL}")
+            self.listening.set()
+            while not self.stop.is_set():
+                for n in conn.notifies(timeout=0.2):
+                    self.heard.append((key_of(n.payload), time.monotonic()))
+
+
+def run_once(bootstrap: str, server: str, topic: str, total: int, roots: list[str | None],
+             log: Path) -> dict[str, Any]:
+    url = fresh_database(server)
+    try:
+        with console(url) as base:
+            console_pids = pids_named(f"enrichlog.cli web --port {base.rsplit(':', 1)[1]}")
+            reference = Reference(url)
+            reference.start()
+            reference.listening.wait(30)
+            streams = None
+            if roots:
+                ours, theirs = multiprocessing.get_context("spawn").Pipe()
+                streams = multiprocessing.get_context("spawn").Process(target=pages_process,
+                                                                        args=(base, roots, theirs))
+                streams.start()
+                if not ours.poll(180) or ours.recv() != "ready":
+                    raise SystemExit("the streams did not all say ready")
+            proc = ProjectorProcess(env_for(bootstrap, url, topic, f"live-{uuid.uuid4().hex[:6]}"), log).start()
+            assert proc.proc is not None
+            watched = {"projector": [proc.proc.pid], "console": console_pids,
+                       "streams": [streams.pid] if streams and streams.pid else []}
+            wait_for(lambda: committed(url, topic) > 0, timeout=120, what="first batch")
+            before = {g: sum(map(cpu_seconds, pids)) for g, pids in watched.items()}
+            t0, n0 = time.monotonic(), committed(url, topic)
+            wait_for(lambda: committed(url, topic) >= total, timeout=3600, what="all events")
+            elapsed, events = time.monotonic() - t0, committed(url, topic) - n0
+            cpu = {g: sum(map(cpu_seconds, pids)) - before[g] for g, pids in watched.items()}
+            time.sleep(SETTLE_S)
+            proc.stop()
+            heard: list[list[tuple[str, str, float]]] = []
+            failed = 0
+            if streams is not None:
+                ours.send("stop")
+                heard, failed = ours.recv()
+                streams.join(30)
+            reference.stop.set()
+            reference.join()
+    finally:
+        drop_database(server, url)
+    return {"pages": len(roots), "events": events, "seconds": elapsed, "rate": events / elapsed,
+            "cpu": cpu, "load": os.getloadavg()[0], "notifications": len(reference.heard),
+            "more": sum(key[1] for key, _ in reference.heard),
+            **delivery(reference.heard, roots, heard), "failed_streams": failed}
+
+
+def delivery(reference: list[tuple[Key, float]], roots: list[str | None],
+             heard: list[list[tuple[str, str, float]]]) -> dict[str, Any]:
+    """Each stream's lateness per notification that concerns it, and who missed any."""
+    late: list[float] = []
+    missed = resynced = 0
+    for root, events in zip(roots, heard, strict=True):
+        got: dict[Key, deque[float]] = defaultdict(deque)
+        for event, data, at in events:
+            if event == "rows":
+                got[key_of(data)].append(at)
+        lost = 0
+        for key, at in reference:
+            if concerns(root, key):
+                if got[key]:
+                    late.append((got[key].popleft() - at) * 1000)
+                else:
+                    lost += 1
+        missed += lost > 0
+        resynced += any(event == "resync" for event, _, _ in events)
+    return {"late_ms": late, "missed": missed, "resynced": resynced}
+
+
+# --- the whole bench ---------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, -(-int(len(ordered) * p) // 100) - 1)] if ordered else float("nan")
+
+
+def print_run(r: dict[str, Any]) -> None:
+    cpu = r["cpu"]
+    line = (f"{r['pages']:>4} pages: {r['events']:,} events in {r['seconds']:.1f} s = {r['rate']:,.0f} events/s; "
+            f"CPU s projector {cpu['projector']:.1f} ({cpu['projector'] * 1e6 / r['events']:.0f} µs/event), "
+            f"console {cpu['console']:.1f}, streams {cpu['streams']:.1f}; {r['notifications']} notifications "
+            f"({r['more']} with `more`); "
+            f"load {r['load']:.2f}")
+    if r["pages"]:
+        late = r["late_ms"]
+        line += (f"\n      delivery p50 {percentile(late, 50):.0f} ms, p99 {percentile(late, 99):.0f} ms, "
+                 f"max {max(late, default=float('nan')):.0f} ms ({len(late):,}); missed any: {r['missed']}, "
+                 f"resync: {r['resynced']}, streams ended early: {r['failed_streams']}")
+    print(line, flush=True)
+
+
+def summary(runs: list[dict[str, Any]], pages: int) -> None:
+    def of(n: int, fn: Any) -> list[float]:
+        return [fn(r) for r in runs if r["pages"] == n]
+
+    rate0, rate_n = of(0, lambda r: r["rate"]), of(pages, lambda r: r["rate"])
+    cpu0 = of(0, lambda r: r["cpu"]["projector"] / r["events"])
+    cpu_n = of(pages, lambda r: r["cpu"]["projector"] / r["events"])
+    console0 = of(0, lambda r: r["cpu"]["console"] / r["seconds"])
+    console_n = of(pages, lambda r: r["cpu"]["console"] / r["seconds"])
+    late = [ms for r in runs if r["pages"] for ms in r["late_ms"]]
+    med = statistics.median
+    print(f"\nmedian throughput: 0 pages {med(rate0):,.0f} events/s, {pages} pages {med(rate_n):,.0f} "
+          f"({(med(rate_n) / med(rate0) - 1) * 100:+.1f} %)")
+    print(f"median projector CPU per event: 0 pages {med(cpu0) * 1e6:.0f} µs, {pages} pages {med(cpu_n) * 1e6:.0f} µs "
+          f"({(med(cpu_n) / med(cpu0) - 1) * 100:+.1f} %)")
+    print(f"median console CPU (cores): 0 pages {med(console0):.3f}, {pages} pages {med(console_n):.3f}")
+    print(f"delivery over the {pages}-page runs: p50 {percentile(late, 50):.0f} ms, p99 {percentile(late, 99):.0f} ms, "
+          f"max {max(late, default=float('nan')):.0f} ms ({len(late):,} deliveries); streams that missed any: "
+          f"{sum(of(pages, lambda r: r['missed'])):.0f}, told resync: {sum(of(pages, lambda r: r['resynced'])):.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pages", type=int, default=200, help="open streams in the runs with pages")
+    parser.add_argument("--events", type=int, default=200_000, help="events in the topic every run reads")
+    parser.add_argument("--runs", type=int, default=3, help="runs with no page, and as many with pages")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    args = parser.parse_args()
+    for name in ("pages", "events", "runs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if not args.database_url:
+        parser.error("set DATABASE_URL or pass --database-url")
+    if not args.bootstrap:
+        parser.error("set KAFKA_BOOTSTRAP_SERVERS or pass --bootstrap")
+    logs = ROOT / "bench" / "results"
+    logs.mkdir(exist_ok=True)
+    topic = f"bench-live-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    sent = fill_topic(args.bootstrap, topic, args.events, seed=SEED)
+    total = sum(end_offsets(args.bootstrap, topic).values())
+    picked = touched_roots(args.events, args.pages // 2)
+    roots: list[str | None] = [picked[i % len(picked)] for i in range(args.pages // 2)] if picked else []
+    roots += [None] * (args.pages - len(roots))
+    print(f"filled {topic}: {sent:,} events in {time.monotonic() - started:.0f} s; {len(picked)} roots followed",
+          flush=True)
+    runs = []
+    for i in range(args.runs):
+        for n in ((0, args.pages) if i % 2 == 0 else (args.pages, 0)):
+            runs.append(run_once(args.bootstrap, args.database_url, topic, total, roots if n else [],
+                                 logs / "live_pages.log"))
+            print_run(runs[-1])
+    summary(runs, args.pages)
+
+
+if __name__ == "__main__":
+    main()
