@@ -192,10 +192,11 @@ def in_process(url: str, todo: list[Page], requests: int, warmup: int) -> None:
     from enrichlog.web.settings import WebSettings
 
     app = create_app(url, WebSettings(token=None))
-    print("\nServer time (the same app in-process over the ASGI transport: connect, read, render)")
+    print("\nServer time (the same app in-process over the ASGI transport, its lifespan run: read, render)")
 
     async def run() -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
+        async with app.router.lifespan_context(app), \
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
             for page in todo:
                 for _ in range(warmup):
                     (await client.get(page.path)).raise_for_status()
