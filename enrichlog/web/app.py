@@ -204,8 +204,9 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
         jobs = found.jobs
         on = bars.axis(jobs)
         slowest = max(range(len(jobs)), key=lambda i: jobs[i].duration_ms or 0) if len(jobs) > 1 else None
-        rows = [{"job": j, "segments": bars.segments(j, on), "errors": bars.attempt_errors(j),
-                 "attempts": detail.attempts(j), "fields": detail.fields(j),
+        rows = [{"job": j, "bar": bars.markup(bars.segments(j, on)), "errors": bars.attempt_errors(j),
+                 "last_error": detail.last_error(j), "attempts": detail.attempts(j), "fields": detail.fields(j),
+                 "open": opened == str(j.id) or opened == j.job_id,
                  "child": i > 0, "slowest": i == slowest} for i, j in enumerate(jobs)]
         return HTMLResponse(pages.get_template("timeline.html").render(
             found=found, rows=rows, axis=on, seconds=(on[1] - on[0]).total_seconds(), opened=opened))
