@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
-import json
 import os
 import re
 import socket
@@ -192,10 +191,11 @@ def in_process(url: str, todo: list[Page], requests: int, warmup: int) -> None:
     from enrichlog.web.settings import WebSettings
 
     app = create_app(url, WebSettings(token=None))
-    print("\nServer time (the same app in-process over the ASGI transport: connect, read, render)")
+    print("\nServer time (the same app in-process over the ASGI transport, its lifespan run: read, render)")
 
     async def run() -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
+        async with app.router.lifespan_context(app), \
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
             for page in todo:
                 for _ in range(warmup):
                     (await client.get(page.path)).raise_for_status()
@@ -223,7 +223,9 @@ def weight(base: str, todo: list[Page]) -> None:
 
 def breakdown(url: str, wide: str, deep: str, requests: int) -> None:
     """Where a request's server time goes: the parts the handlers run, each timed on its own."""
+    from enrichlog import jsondoc
     from enrichlog.read import reading, timeline
+    from enrichlog.read.pool import ReadPool
 
     def timed(label: str, fn: Callable[[], object]) -> None:
         samples = []
@@ -239,13 +241,23 @@ def breakdown(url: str, wide: str, deep: str, requests: int) -> None:
 
     print("\nWhere the server time goes (each part alone)")
     timed("open and close a connection", connect_close)
+    reads = ReadPool(url, name="bench/console.py", min_size=1, max_size=1)
+    reads.open()
+    reads.pool.wait()
+
+    def take_give_back() -> None:
+        with reads.reading():
+            pass
+
+    timed("a pooled connection, checked", take_give_back)
+    reads.close()
     with reading(url) as conn:
         first, fifty, five_hundred = roots_page(conn), timeline(conn, wide), timeline(conn, deep)
         timed("roots page read (open connection)", lambda: roots_page(conn))
         timed("50-child timeline read", lambda: timeline(conn, wide))
         timed(f"{DEEP_CHILDREN}-child timeline read", lambda: timeline(conn, deep))
     for label, found in (("roots page", first), ("50-child", fifty), (f"{DEEP_CHILDREN}-child", five_hundred)):
-        timed(f"{label} to_json + json.dumps(indent=2)", lambda f=found: json.dumps(f.to_json(), indent=2, default=str))
+        timed(f"{label} to_json + jsondoc.dumps", lambda f=found: jsondoc.dumps(f.to_json()))
 
 
 def plans(url: str, todo: list[Page]) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+
+from enrichlog import jsondoc
 
 if TYPE_CHECKING:
     from schemas.kafka_connection import KafkaConnection
@@ -60,8 +61,8 @@ def topic_name(text: str) -> str:
 
 
 def emit_json(payload: object) -> None:
-    json.dump(payload, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
+    """`payload` on stdout as the console's API answers it (enrichlog.jsondoc)."""
+    sys.stdout.write(jsondoc.dumps(payload).decode())
 
 
 def quiet_kafka_client(args: argparse.Namespace) -> None:

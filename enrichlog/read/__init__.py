@@ -5,11 +5,14 @@ Synchronous psycopg 3. The same SQL, for people who query directly, is in docs/q
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 
 from enrichlog.read.models import (
     AmbiguousRef,
@@ -45,9 +48,24 @@ class DatabaseUnavailable(ReadError):
 def connect(database_url: str) -> psycopg.Connection[Any]:
     """An autocommit connection for reads; DatabaseUnavailable (one line) if it cannot be made."""
     try:
-        return db.connect(database_url, autocommit=True)
+        conn = db.connect(database_url, autocommit=True)
     except StoreError as exc:  # unreachable, a login refused, a malformed URL (projector.db says which)
         raise DatabaseUnavailable(str(exc)) from exc
+    configure(conn)
+    return conn
+
+
+def configure(conn: psycopg.Connection[Any]) -> None:
+    """What every read connection decodes with: jsonb (metadata, attempts) by orjson."""
+    set_json_loads(json_loads, conn)
+
+
+def json_loads(data: str | bytes) -> Any:
+    """orjson's decoder; `json`'s for what orjson refuses (an integer beyond 64 bits)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 class NotMigrated(ReadError):
@@ -56,25 +74,31 @@ class NotMigrated(ReadError):
 
 @contextmanager
 def reading(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """A connection for reads, closed at the end. Its errors are projector.db's: a missing table
-    or column (NotMigrated) says to migrate, a connection lost is DatabaseUnavailable, any other
-    refusal a StoreError."""
+    """A connection for reads, closed at the end. Its errors are those of `translated_reads`."""
+    with connect(database_url) as conn, translated_reads(database_url):
+        yield conn
+
+
+@contextmanager
+def translated_reads(database_url: str) -> Iterator[None]:
+    """Reads on an open connection, with projector.db's errors: a missing table or column
+    (NotMigrated) says to migrate, a connection lost is DatabaseUnavailable, any other refusal a
+    StoreError."""
     hints = {state: f"; is {db.redact(database_url)} migrated? run `enrichlog migrate`" for state in db.NOT_MIGRATED}
-    with connect(database_url) as conn:
-        try:
-            with db.translated("PostgreSQL refused the read", hints):
-                yield conn
-        except StoreUnavailable as exc:
-            raise DatabaseUnavailable(str(exc)) from exc
-        except StoreError as exc:
-            if exc.sqlstate in db.NOT_MIGRATED:
-                raise NotMigrated(str(exc)) from exc
-            raise
+    try:
+        with db.translated("PostgreSQL refused the read", hints):
+            yield
+    except StoreUnavailable as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+    except StoreError as exc:
+        if exc.sqlstate in db.NOT_MIGRATED:
+            raise NotMigrated(str(exc)) from exc
+        raise
 
 
 __all__ = [
     "AmbiguousRef", "DatabaseUnavailable", "EntityPrefix", "InvalidCursor", "InvalidFilter", "NotARoot",
     "NotMigrated", "ReadError", "RootFilters", "RootNotFound", "RootRow", "RootsPage", "StatusCounts", "Timeline",
-    "TimelineJob", "connect", "decode_cursor", "encode_cursor", "reading", "roots_page", "roots_query",
-    "status_counts", "timeline",
+    "TimelineJob", "configure", "connect", "decode_cursor", "encode_cursor", "reading", "roots_page", "roots_query",
+    "status_counts", "timeline", "translated_reads",
 ]

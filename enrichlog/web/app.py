@@ -2,18 +2,18 @@
 
 `GET /api/roots` and `GET /api/timeline/{id}` answer exactly the documents `enrichlog roots --json`
 and `enrichlog timeline ID --json` print: both parse their parameters with the CLI's RootsQuery
-and read with enrichlog.read. `/` and `/roots/{id}` render those same reads as HTML. Every request
-opens a connection of its own (`reading`) and closes it. Errors are one line: a bad parameter 400
-(naming it), an unknown id 404, the database unreachable or not migrated 503. `GET /api/live` is
-the one stream: server-sent events when rows change (enrichlog.web.live), which the pages' script
-(static/live.js) follows to refresh them.
+and read with enrichlog.read. `/` and `/roots/{id}` render those same reads as HTML. Requests read
+on a few connections the app keeps open (enrichlog.read.pool, opened and closed with the app).
+Errors are one line: a bad parameter 400 (naming it), an unknown id 404, the database unreachable
+or not migrated 503. `GET /api/live` is the one stream: server-sent events when rows change
+(enrichlog.web.live), which the pages' script (static/live.js) follows to refresh them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader
 
+from enrichlog import jsondoc
 from enrichlog.commands.roots import RootsQuery, format_ms
 from enrichlog.read import (
     AmbiguousRef,
@@ -34,10 +35,10 @@ from enrichlog.read import (
     ReadError,
     RootNotFound,
     Timeline,
-    reading,
     timeline,
 )
 from enrichlog.read import sql as q
+from enrichlog.read.pool import ReadPool
 from enrichlog.read.roots import ERROR_KINDS, JOB_TYPES
 from enrichlog.web import access, bars, detail, live
 from enrichlog.web.params import BadParameter, checked
@@ -67,7 +68,7 @@ def status_of(exc: Exception) -> int:
 
 def document(payload: object, status_code: int = 200) -> Response:
     """JSON as `enrichlog ... --json` prints it (enrichlog.cli.emit_json), so that both are the same document."""
-    return Response(json.dumps(payload, indent=2, default=str) + "\n", status_code, media_type="application/json")
+    return Response(jsondoc.dumps(payload), status_code, media_type="application/json")
 
 
 def roots_query(params: dict[str, str | None], cursor: str | None) -> RootsQuery:
@@ -83,9 +84,11 @@ def roots_query(params: dict[str, str | None], cursor: str | None) -> RootsQuery
 def create_app(database_url: str, settings: WebSettings) -> FastAPI:
     """The console over the database at `database_url` (the reader role: it only reads)."""
     feed = live.Feed(database_url)
+    reads = ReadPool(database_url, name=f"enrichlog web reads (pid {os.getpid()})", min_size=1, max_size=4)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        reads.open()
         listening = asyncio.create_task(feed.run(), name="live feed")
         try:
             yield
@@ -93,6 +96,7 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
             listening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listening
+            await asyncio.to_thread(reads.close)
 
     app = FastAPI(title="enrichlog console", version="1",
                   description="The enrichment log's roots and timelines, read-only.",
@@ -129,7 +133,7 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
         wanted = checked("id", ref)
         if wanted is None:
             raise BadParameter("id", "must not be empty")
-        with reading(database_url) as conn:
+        with reads.reading() as conn:
             return timeline(conn, wanted)
 
     @app.get("/api/roots", summary="roots newest first: the document of `enrichlog roots --json`")
@@ -145,7 +149,7 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
         query = roots_query({"status": status, "operation": operation, "since": since, "until": until,
                              "entity": entity, "stuck": stuck, "failing": failing, "error_kind": error_kind,
                              "limit": limit}, cursor)
-        with reading(database_url) as conn:
+        with reads.reading() as conn:
             return document(query.page(conn).to_json())
 
     @app.get("/api/roots/counts", summary="roots per status: the document of `enrichlog roots --counts --json`")
@@ -157,7 +161,7 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
         query = roots_query({"status": status, "operation": operation, "since": since, "until": until,
                              "entity": entity, "stuck": stuck, "failing": failing, "error_kind": error_kind,
                              "limit": None}, None)
-        with reading(database_url) as conn:
+        with reads.reading() as conn:
             return document(query.counts(conn).to_json())
 
     @app.get("/api/timeline/{ref:path}", summary="a root and its children: the document of `enrichlog timeline --json`")
@@ -181,7 +185,7 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
     def roots_html(request: Request) -> HTMLResponse:
         params = {name: request.query_params.get(name) for name in ROOT_FILTERS}
         query = roots_query(params, request.query_params.get("cursor"))
-        with reading(database_url) as conn:
+        with reads.reading() as conn:
             page, counts = query.page(conn), query.counts(conn)
         kept = {name: value for name, value in params.items() if value}
         following = urlencode({**kept, "cursor": page.next_cursor}) if page.next_cursor else None
@@ -200,8 +204,9 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
         jobs = found.jobs
         on = bars.axis(jobs)
         slowest = max(range(len(jobs)), key=lambda i: jobs[i].duration_ms or 0) if len(jobs) > 1 else None
-        rows = [{"job": j, "segments": bars.segments(j, on), "errors": bars.attempt_errors(j),
-                 "attempts": detail.attempts(j), "fields": detail.fields(j),
+        rows = [{"job": j, "bar": bars.markup(bars.segments(j, on)), "errors": bars.attempt_errors(j),
+                 "last_error": detail.last_error(j), "attempts": detail.attempts(j), "fields": detail.fields(j),
+                 "open": opened == str(j.id) or opened == j.job_id,
                  "child": i > 0, "slowest": i == slowest} for i, j in enumerate(jobs)]
         return HTMLResponse(pages.get_template("timeline.html").render(
             found=found, rows=rows, axis=on, seconds=(on[1] - on[0]).total_seconds(), opened=opened))

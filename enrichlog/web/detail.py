@@ -86,6 +86,13 @@ def shown(key: str, value: Any) -> str:
     return str(value)
 
 
+def last_error(job: TimelineJob) -> str:
+    """The job's last error in one line: kind, code, message (its error message when it has no last
+    error); "" when it has none."""
+    return " ".join(str(x) for x in (job.last_error_kind, job.last_error_code, job.last_error or job.error_message)
+                    if x)
+
+
 def attempts(job: TimelineJob) -> list[Attempt]:
     """Each attempt of the history, with its error's kind, code and message (empty when it had none)."""
     out = []
