@@ -30,8 +30,7 @@ from enrichlog.read import (
     roots_page,
     status_counts,
 )
-from enrichlog.read.roots import ERROR_KINDS, JOB_TYPES
-from schemas.common import EntityType
+from enrichlog.read.roots import ENTITY_TYPES, ERROR_KINDS, JOB_TYPES
 
 DEFAULT_LIMIT = "50"
 OPERATION_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
@@ -56,7 +55,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", help="created at or after this ISO datetime (no zone: UTC)")
     parser.add_argument("--until", help="created before this ISO datetime (no zone: UTC)")
     parser.add_argument("--entity", metavar="ID",
-                        help="an entity, artist, album or track id, or its short id as shown (e.g. ce400e5a)")
+                        help="an entity, artist, album or track id, or its short id as shown (e.g. ce400e5a); "
+                        "after an entity type as shown (ALBUM ce400e5a), only roots of that type")
     parser.add_argument("--stuck", metavar="MINUTES", help="only roots still running with no event for MINUTES")
     parser.add_argument("--failing-operation", metavar="OPERATION",
                         help="only roots with a child of this job type that failed (e.g. CACHE_ALBUM_COVER_ART)")
@@ -115,12 +115,12 @@ class RootsQuery:
         def option(name: str) -> str:
             return prefix + (CLI_NAMES.get(name, name) if prefix == "--" else name)
 
-        entity_id, entity_prefix = parse_entity(entity, option("entity"))
+        entity_id, entity_prefix, entity_type = parse_entity(entity, option("entity"))
         return cls(
             RootFilters(status=status.strip().upper() if status else None,
                         operation=parse_operation(operation, option("operation")),
                         since=parse_datetime(since, option("since")), until=parse_datetime(until, option("until")),
-                        entity_id=entity_id, entity_prefix=entity_prefix,
+                        entity_id=entity_id, entity_prefix=entity_prefix, entity_type=entity_type,
                         stuck_after=parse_minutes(stuck, option("stuck")),
                         failing=parse_choice(failing, option("failing"), JOB_TYPES, "operation"),
                         error_kind=parse_choice(error_kind, option("error_kind"), ERROR_KINDS, "error kind")),
@@ -132,7 +132,8 @@ class RootsQuery:
         f = self.filters
         return roots_page(conn, limit=self.limit, cursor=self.cursor, status=f.status, operation=f.operation,
                           since=f.since, until=f.until, entity_id=f.entity_id, stuck_after=f.stuck_after,
-                          entity_prefix=f.entity_prefix, failing=f.failing, error_kind=f.error_kind)
+                          entity_prefix=f.entity_prefix, failing=f.failing, error_kind=f.error_kind,
+                          entity_type=f.entity_type)
 
     def counts(self, conn: psycopg.Connection[Any]) -> StatusCounts:
         """The roots per status for these filters but the status (and the cursor, the limit)."""
@@ -141,7 +142,6 @@ class RootsQuery:
 
 # The CLI's names of the options the API calls otherwise.
 CLI_NAMES = {"failing": "failing-operation", "error_kind": "error-kind"}
-ENTITY_TYPES = tuple(t.value for t in EntityType)
 
 
 def parse_int(value: str, option: str) -> int:
@@ -173,25 +173,26 @@ def parse_datetime(value: str | None, option: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def parse_entity(value: str | None, option: str) -> tuple[uuid.UUID | None, EntityPrefix | None]:
-    """A full id, or a short id as the table shows it (the first hex digits of the id, after the
-    entity type or not: the type is only checked; the prefix is matched in every id column, like a
-    full id)."""
+def parse_entity(value: str | None, option: str) -> tuple[uuid.UUID | None, EntityPrefix | None, str | None]:
+    """A full id, or a short id as the table shows it (the first hex digits of the id), after its
+    entity type or not: (id, short id, type). The id is matched in every id column; the type, when
+    given, keeps only rows of that entity type ("ALBUM ce400e5a": the albums whose id starts so)."""
     if value is None:
-        return None, None
+        return None, None, None
     words = value.split()
+    kind = None
     if len(words) == 2 and words[0].upper() in ENTITY_TYPES:
-        words = words[1:]
+        kind, words = words[0].upper(), words[1:]
     text = words[0] if len(words) == 1 else value
     try:
-        return uuid.UUID(text), None
+        return uuid.UUID(text), None, kind
     except ValueError:
         pass
     try:
-        return None, EntityPrefix.parse(text)
+        return None, EntityPrefix.parse(text), kind
     except InvalidFilter:
         raise ValueError(f"{option}: {value[:40]!r} is not a UUID or a short id (4 to 32 hex digits,"
-                         " e.g. ce400e5a)") from None
+                         f" e.g. ce400e5a), after an entity type or not ({', '.join(ENTITY_TYPES)})") from None
 
 
 def parse_choice(value: str | None, option: str, choices: tuple[str, ...], what: str) -> str | None:

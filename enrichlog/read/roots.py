@@ -21,7 +21,7 @@ from psycopg.rows import class_row
 
 from enrichlog.read import sql as q
 from enrichlog.read.models import InvalidCursor, InvalidFilter, RootRow, RootsPage, StatusCounts
-from schemas.common import ErrorKind, JobType
+from schemas.common import EntityType, ErrorKind, JobType
 
 MAX_LIMIT = 1000
 
@@ -46,6 +46,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 JOB_TYPES: tuple[str, ...] = tuple(t.value for t in JobType)
 ERROR_KINDS: tuple[str, ...] = tuple(k.value for k in ErrorKind)
+ENTITY_TYPES: tuple[str, ...] = tuple(t.value for t in EntityType)
 SHORT_ID = re.compile(r"[0-9a-f]{4,32}")
 
 
@@ -86,6 +87,7 @@ class RootFilters:
     entity_prefix: EntityPrefix | None = None  # like entity_id, for the ids a short id starts
     failing: str | None = None  # a child of this job type failed permanently
     error_kind: str | None = None  # a child's last error is of this kind
+    entity_type: str | None = None  # with an id or a short id: only rows of this entity type
 
     def validate(self) -> None:
         if self.status is not None and self.status not in q.STATUSES:
@@ -99,6 +101,10 @@ class RootFilters:
             raise InvalidFilter("stuck_after must be positive")
         if self.entity_id is not None and self.entity_prefix is not None:
             raise InvalidFilter("entity: an id or a short id, not both")
+        if self.entity_type is not None and self.entity_type not in ENTITY_TYPES:
+            raise InvalidFilter(f"entity: unknown entity type {self.entity_type!r}; one of {', '.join(ENTITY_TYPES)}")
+        if self.entity_type is not None and self.entity is None:
+            raise InvalidFilter("entity: an entity type goes with an id or a short id (e.g. ALBUM ce400e5a)")
         if self.failing is not None and self.failing not in JOB_TYPES:
             raise InvalidFilter(f"failing: unknown operation {self.failing!r}; one of {', '.join(JOB_TYPES)}")
         if self.error_kind is not None and self.error_kind not in ERROR_KINDS:
@@ -128,6 +134,7 @@ class RootFilters:
             (q.STUCK, "stuck_after", self.stuck_after),
             (q.FAILING, "failing", self.failing),
             (q.WITH_ERROR_KIND, "error_kind", self.error_kind),
+            (q.WITH_ENTITY_TYPE, "entity_type", self.entity_type),
         ]
         used = [(frag, name, value) for frag, name, value in pairs if value is not None]
         return [frag for frag, _, _ in used], {name: value for _, name, value in used}
@@ -147,17 +154,19 @@ def roots_page(
     entity_prefix: EntityPrefix | None = None,
     failing: str | None = None,
     error_kind: str | None = None,
+    entity_type: str | None = None,
 ) -> RootsPage:
     """One page of roots (legacy rows included), newest first; `next_cursor` is None on the last.
 
     `entity_id` matches entity_id, artist_id, album_id or track_id; `stuck_after` keeps roots
     still PENDING or IN_PROGRESS whose last event is older than that; `entity_prefix` matches like
     `entity_id` the ids that start with its digits; `failing` keeps roots with a child of that job
-    type that failed, `error_kind` roots with a child whose last error is of that kind. Bad values raise
+    type that failed, `error_kind` roots with a child whose last error is of that kind; `entity_type`,
+    with an id or a short id, keeps only roots of that entity type. Bad values raise
     InvalidFilter or InvalidCursor (both ValueErrors) before any SQL runs.
     """
     filters = RootFilters(status, operation, since, until, _as_uuid(entity_id), stuck_after, entity_prefix,
-                          failing, error_kind)
+                          failing, error_kind, entity_type)
     query, params = roots_query(filters, limit=limit, cursor=cursor)
     with conn.cursor(row_factory=class_row(RootRow)) as cur:
         rows = cur.execute(query, params).fetchall()

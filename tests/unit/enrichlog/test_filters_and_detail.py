@@ -38,6 +38,24 @@ def test_entity_takes_a_uuid_or_the_shown_short_form() -> None:
         parse(entity="PLAYLIST ce400e5a")
 
 
+def test_the_shown_type_narrows_the_entity_and_goes_only_with_an_id() -> None:
+    assert parse(entity="ce400e5a").filters.entity_type is None
+    assert parse(entity="track ce400e5a").filters.entity_type == "TRACK"
+    full = uuid.uuid4()
+    assert (parse(entity=f"ALBUM {full}").filters.entity_id, parse(entity=f"ALBUM {full}").filters.entity_type) \
+        == (full, "ALBUM")
+    query, params = roots_query(parse(entity="ALBUM ce400e5a").filters, limit=50, cursor=None)
+    text = query.as_string(None)
+    assert text.count("r.entity_type = %(entity_type)s::enrichment_entity_type") == 4  # in every branch
+    assert params["entity_type"] == "ALBUM"
+    untyped, _ = roots_query(parse(entity="ce400e5a").filters, limit=50, cursor=None)
+    assert "entity_type = " not in untyped.as_string(None)
+    with pytest.raises(InvalidFilter, match=r"^entity: unknown entity type 'PLAYLIST'; one of ARTIST, ALBUM, TRACK"):
+        RootFilters(entity_prefix=EntityPrefix("ce400e5a"), entity_type="PLAYLIST").validate()
+    with pytest.raises(InvalidFilter, match=r"^entity: an entity type goes with an id or a short id"):
+        RootFilters(entity_type="ALBUM").validate()
+
+
 def test_the_range_is_bound_in_every_branch_and_a_uuid_keeps_equality() -> None:
     query, params = roots_query(parse(entity="ce400e5a").filters, limit=50, cursor=None)
     text = query.as_string(None)
