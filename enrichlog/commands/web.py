@@ -6,7 +6,14 @@ import argparse
 import sys
 
 from enrichlog.commands.migrate import database_url_arg, resolve_database_url
-from enrichlog.web.settings import DEFAULT_HOST, DEFAULT_PORT, WebSettings, bind_problem
+from enrichlog.web.settings import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    MAX_POOL_SIZE,
+    WebSettings,
+    bind_problem,
+    pool_size,
+)
 
 STOP_GRACE = 2  # seconds a stopping server waits for its open requests
 
@@ -19,11 +26,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}; another needs ENRICHLOG_WEB_TOKEN)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--pool-size", type=pool_size, metavar="N",
+                        help=f"most read connections kept open, 1 to {MAX_POOL_SIZE} "
+                        "(default: ENRICHLOG_WEB_POOL_SIZE, else 4)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = WebSettings()
+    if args.pool_size is not None:
+        settings = settings.model_copy(update={"pool_size": args.pool_size})
     problem = bind_problem(args.host, settings)
     if problem is not None:
         print(f"enrichlog web: error: {problem}", file=sys.stderr)

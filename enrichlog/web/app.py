@@ -84,7 +84,8 @@ def roots_query(params: dict[str, str | None], cursor: str | None) -> RootsQuery
 def create_app(database_url: str, settings: WebSettings) -> FastAPI:
     """The console over the database at `database_url` (the reader role: it only reads)."""
     feed = live.Feed(database_url)
-    reads = ReadPool(database_url, name=f"enrichlog web reads (pid {os.getpid()})", min_size=1, max_size=4)
+    reads = ReadPool(database_url, name=f"enrichlog web reads (pid {os.getpid()})", min_size=1,
+                     max_size=settings.pool_size)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

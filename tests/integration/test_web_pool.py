@@ -5,6 +5,9 @@ however many requests come at once, the pool holds at most its `max_size` connec
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -87,3 +90,58 @@ def test_requests_at_once_share_at_most_max_size_connections(
         assert [f.result().status_code for f in asked] == [200] * len(paths)
         assert 1 <= max(seen) <= POOL_MAX and len(seen) > 1
         assert 1 <= len(pooled(admin, world["name"])) <= POOL_MAX  # kept open for the next requests
+
+
+def _grows_to(postgres_url: str, world: dict[str, Any], url: str, size: int) -> int:
+    """The most pooled connections the console opens while more requests than `size` wait on a
+    lock the test holds: each waiting request holds its connection, so the pool grows to its limit."""
+    with psycopg.connect(postgres_url, autocommit=True) as admin, \
+            psycopg.connect(world["db"]) as locker, \
+            httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(max_workers=size + 4) as workers:
+        locker.execute("LOCK TABLE enrichment_logs IN ACCESS EXCLUSIVE MODE")
+        asked = [workers.submit(client.get, "/api/roots") for _ in range(size + 4)]
+        try:
+            wait_for(lambda: len(pooled(admin, world["name"])) >= size, timeout=20, what=f"{size} pooled connections")
+            most = max(len(pooled(admin, world["name"])) for _ in range(20))
+        finally:
+            locker.rollback()  # the lock goes: every request answers
+        assert [f.result().status_code for f in asked] == [200] * (size + 4)
+        return max(most, len(pooled(admin, world["name"])))
+
+
+def test_the_pool_size_is_a_setting_and_the_option_wins(postgres_url: str, world: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    with serving({"DATABASE_URL": world["db"], "ENRICHLOG_WEB_POOL_SIZE": "2"}, tmp=tmp_path) as (url, _):
+        assert _grows_to(postgres_url, world, url, 2) == 2
+    with serving({"DATABASE_URL": world["db"], "ENRICHLOG_WEB_POOL_SIZE": "2"}, "--pool-size", "6",
+                 tmp=tmp_path) as (url, _):
+        assert _grows_to(postgres_url, world, url, 6) == 6
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("0", "ENRICHLOG_WEB_POOL_SIZE: must be at least 1"),
+    ("-3", "ENRICHLOG_WEB_POOL_SIZE: must be at least 1"),
+    ("2.5", "ENRICHLOG_WEB_POOL_SIZE: must be an integer"),
+    ("four", "ENRICHLOG_WEB_POOL_SIZE: must be an integer"),
+    ("100000", "ENRICHLOG_WEB_POOL_SIZE: must be at most 40"),
+])
+def test_a_bad_pool_size_setting_is_refused_naming_it(world: dict[str, Any], value: str, says: str) -> None:
+    env = {**os.environ, "DATABASE_URL": world["db"], "ENRICHLOG_WEB_POOL_SIZE": value}
+    done = subprocess.run([sys.executable, "-m", "enrichlog.cli", "web", "--port", "0"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == "", done
+    assert done.stderr.startswith("enrichlog web: error: invalid configuration: " + says), done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("0", "must be between 1 and 40, got 0"), ("-1", "must be between 1 and 40, got -1"),
+    ("41", "must be between 1 and 40, got 41"), ("1e9", "expected a whole number, got '1e9'"),
+    ("", "expected a whole number, got ''"),
+])
+def test_a_bad_pool_size_option_is_refused_naming_it(world: dict[str, Any], value: str, says: str) -> None:
+    env = {**os.environ, "DATABASE_URL": world["db"]}
+    done = subprocess.run([sys.executable, "-m", "enrichlog.cli", "web", "--pool-size", value], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == "", done
+    assert f"enrichlog web: error: argument --pool-size: {says}" in done.stderr, done.stderr
