@@ -176,7 +176,7 @@ def parse_datetime(value: str | None, option: str) -> datetime | None:
 def parse_entity(value: str | None, option: str) -> tuple[uuid.UUID | None, EntityPrefix | None, str | None]:
     """A full id, or a short id as the table shows it (the first hex digits of the id), after its
     entity type or not: (id, short id, type). The id is matched in every id column; the type, when
-    given, keeps only rows of that entity type ("ALBUM ce400e5a": the albums whose id starts so)."""
+    given, keeps only rows of that entity type (ALBUM and a short id: the albums whose id starts so)."""
     if value is None:
         return None, None, None
     words = value.split()

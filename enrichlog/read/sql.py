@@ -75,7 +75,7 @@ WITH_STATUS = "\n   AND r.status = %(status)s::enrichment_status"
 WITH_OPERATION = "\n   AND r.operation = %(operation)s"
 SINCE = "\n   AND r.created_at >= %(since)s"
 UNTIL = "\n   AND r.created_at < %(until)s"
-# The type of a short id as the table shows it ("ALBUM ce400e5a"): rows of other types are not it.
+# The entity type before a short id, as the table shows an entity: rows of other types are not it.
 WITH_ENTITY_TYPE = "\n   AND r.entity_type = %(entity_type)s::enrichment_entity_type"
 # Spelled like the predicate of enrichment_logs_running_roots_idx so that the planner can use it.
 STUCK = ("\n   AND r.job_status IN ('PENDING', 'IN_PROGRESS')"
