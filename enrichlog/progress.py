@@ -3,13 +3,20 @@
 On a terminal, a rich progress bar; otherwise (a log, a pipe, CI) a plain line at most every
 `interval` seconds, the first at the first update and the last at the end; nothing at all when
 quiet (--json). Both on stderr, so stdout stays the command's result, and nothing before the first
-update, so a command that fails at its start says only its one-line error.
+update, so a command that fails at its start says only its one-line error. A countdown (what is
+still to go, as the producer's wait for the broker's acknowledgements) says what is left rather
+than what is done.
+
+A step without a count (connecting to a service) is a `phase`: on a terminal a spinner, erased at
+its end; otherwise one line at its start.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TextIO
 
@@ -18,6 +25,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -29,8 +37,8 @@ class Meter:
     """`update(done)` as the work advances; a context manager. `total` None: no bar and no ETA."""
 
     def __init__(self, what: str, total: int | None, *, unit: str, quiet: bool = False,
-                 stream: TextIO | None = None, interval: float = 2.0) -> None:
-        self.what, self.total, self.unit, self.quiet = what, total, unit, quiet
+                 stream: TextIO | None = None, interval: float = 2.0, countdown: bool = False) -> None:
+        self.what, self.total, self.unit, self.quiet, self.countdown = what, total, unit, quiet, countdown
         self.stream = stream or sys.stderr
         self.interval = interval
         self.done = 0
@@ -42,18 +50,20 @@ class Meter:
     def __enter__(self) -> Meter:
         self.started = time.monotonic()
         if not self.quiet and self.stream.isatty():
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn(self.unit), TimeElapsedColumn(), TextColumn("elapsed,"),
-                                 TimeRemainingColumn(), TextColumn("left"),
-                                 console=Console(file=self.stream), transient=True)
+            count: tuple[ProgressColumn, ...] = (
+                (TextColumn(f"{{task.fields[to_go]:,}} {self.unit} to go"),) if self.countdown
+                else (MofNCompleteColumn(), TextColumn(self.unit)))
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), *count,
+                                 TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(),
+                                 TextColumn("left"), console=Console(file=self.stream), transient=True)
             self._bar.start()
-            self._task = self._bar.add_task(self.what, total=self.total)
+            self._task = self._bar.add_task(self.what, total=self.total, to_go=self.total or 0)
         return self
 
     def update(self, done: int) -> None:
         self.done = done
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, completed=done)
+            self._bar.update(self._task, completed=done, to_go=max(0, (self.total or 0) - done))
         elif self._printed_at is None or time.monotonic() - self._printed_at >= self.interval:
             self._line()
 
@@ -76,7 +86,23 @@ class Meter:
         if self.total is None:
             return f"{self.done:,} {self.unit}"
         share = self.done / self.total if self.total else 1.0
-        said = f"{self.done:,} / {self.total:,} {self.unit} ({share:.0%})"
+        said = (f"{self.total - self.done:,} of {self.total:,} {self.unit} to go" if self.countdown
+                else f"{self.done:,} / {self.total:,} {self.unit} ({share:.0%})")
         if 0 < self.done < self.total and seconds > 0:
             said += f", about {(self.total - self.done) * seconds / self.done:.0f} s left"
         return said
+
+
+@contextmanager
+def phase(what: str, *, quiet: bool = False, stream: TextIO | None = None) -> Iterator[None]:
+    """A step without a count (`what`: "connecting to ..."): on a terminal a spinner saying it,
+    erased at the end; otherwise `what` as one line at the start; nothing when quiet."""
+    out = stream or sys.stderr
+    if quiet:
+        yield
+    elif out.isatty():
+        with Console(file=out).status(what):
+            yield
+    else:
+        print(what, file=out, flush=True)
+        yield

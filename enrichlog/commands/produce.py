@@ -6,7 +6,9 @@ It creates the events topic when it is missing, with ENRICHLOG_TOPIC_PARTITIONS 
 summary (delivered, failed, dropped), also after an outage or a SIGINT/SIGTERM, and its exit
 status says how it went: 0 every event delivered, 3 some events lost (failed or dropped: see the
 summary and the logged job ids), 130 interrupted (SIGINT), 143 stopped (SIGTERM), 1 an error
-before the workload started (configuration, broker unreachable).
+before the workload started (configuration, broker unreachable). On stderr it says what it does
+(enrichlog.progress): whom it connects to, the chains published, then the wait for the broker to
+acknowledge the events still spooled, counted down.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from types import FrameType
 from typing import NoReturn
 
 from enrichlog.cli import quiet_kafka_client, topic_name
-from enrichlog.progress import Meter
+from enrichlog.progress import Meter, phase
 from producers import KafkaPublisher, ProducerSettings, PublishStats
 from producers.topics import create_topic
 from producers.workload import WorkloadConfig, WorkloadSummary, run_workload
 from schemas import JobEvent
 
 EXIT_LOST = 3
+_DRAIN_POLL_S = 0.1  # how often the wait for the acknowledgements looks at the spool
 
 
 def _probability(text: str) -> float:
@@ -95,6 +98,10 @@ class _Stopped(Exception):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+class _GaveUp(Exception):
+    """The broker did not acknowledge every spooled event within --drain-timeout."""
 
 
 class _StoppableSink:
@@ -183,7 +190,17 @@ def run(args: argparse.Namespace) -> int:
     quiet_kafka_client(args)
     settings = _settings(args)
     connect_deadline = time.monotonic() + args.connect_timeout  # the broker's answers, all within it
-    _ensure_topic(settings, args.connect_timeout)
+    with phase(f"connecting to {settings.bootstrap_servers}…"):
+        _ensure_topic(settings, args.connect_timeout)
+        publisher = KafkaPublisher(settings).start()
+        connected = publisher.wait_connected(max(1.0, connect_deadline - time.monotonic()))
+    if not connected:
+        from projector.unreachable import ServiceUnreachable, kafka_no_reply
+
+        publisher.close(timeout=0)
+        raise ServiceUnreachable(kafka_no_reply(settings.bootstrap_servers, args.connect_timeout,
+                                                f"fetch the partitions of topic {settings.topic}"),
+                                 service="Kafka", address=settings.bootstrap_servers)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     config = WorkloadConfig(
         chains=args.chains, retry_rate=args.retry_rate, failure_rate=args.failure_rate,
@@ -192,21 +209,15 @@ def run(args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     meter = Meter(f"publishing to {settings.topic}", args.chains, unit="chains")
-    publisher = KafkaPublisher(settings).start()
     sink = _StoppableSink(publisher, meter)
     previous = {signum: signal.signal(signum, sink.stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     summary: WorkloadSummary | None = None
     try:
-        if not publisher.wait_connected(max(1.0, connect_deadline - time.monotonic())):
-            from projector.unreachable import ServiceUnreachable, kafka_no_reply
-
-            raise ServiceUnreachable(kafka_no_reply(settings.bootstrap_servers, args.connect_timeout,
-                                                    f"fetch the partitions of topic {settings.topic}"),
-                                     service="Kafka", address=settings.bootstrap_servers)
         with contextlib.suppress(_Stopped), meter:  # the summary says how far it got
             summary = run_workload(config, sink, rate=args.rate)
     finally:
-        publisher.close(timeout=args.drain_timeout)  # bounded; what is left is counted and logged
+        left = _drain(publisher, args.drain_timeout)
+        publisher.close(timeout=left)  # bounded; what is left is counted and logged
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     _summary(settings, summary, publisher.stats, time.monotonic() - started, seed, sink.signum)
@@ -214,3 +225,25 @@ def run(args: argparse.Namespace) -> int:
         return 128 + sink.signum
     return EXIT_LOST if publisher.stats.lost else 0
 
+
+def _drain(publisher: KafkaPublisher, timeout_s: float) -> float:
+    """Wait at most `timeout_s` for the broker to acknowledge the events still spooled, counting
+    them down (a delivery that fails for good counts too: it is settled, and the summary says so);
+    the seconds of `timeout_s` left for close()."""
+    deadline = time.monotonic() + timeout_s
+    waiting = publisher.stats.pending
+    if not waiting:
+        return timeout_s
+    meter = Meter(f"waiting for the broker to acknowledge {waiting:,} events", waiting, unit="events",
+                  countdown=True, interval=1.0)
+    with contextlib.suppress(_GaveUp), meter:  # given up: no "done" line, the line below instead
+        while (pending := publisher.stats.pending) and time.monotonic() < deadline:
+            meter.update(max(0, waiting - pending))
+            time.sleep(_DRAIN_POLL_S)
+        meter.update(max(0, waiting - publisher.stats.pending))
+        if publisher.stats.pending:
+            raise _GaveUp
+    if publisher.stats.pending:
+        print(f"{meter.what}: {publisher.stats.pending:,} still unacknowledged after {timeout_s:g} s "
+              "(--drain-timeout): given up, counted as failed", file=sys.stderr, flush=True)
+    return max(0.0, deadline - time.monotonic())
