@@ -1,7 +1,8 @@
 """How far a long command has got, for a person: what it does, count / total, and the time left.
 
 On a terminal, a rich progress bar; otherwise (a log, a pipe, CI) a plain line at most every
-`interval` seconds, the first at the first update and the last at the end; nothing at all when
+`interval` seconds, the first at the first update (or the first once the work has lasted
+`first_after` seconds: a quick one says only its end) and the last at the end; nothing at all when
 quiet (--json). Both on stderr, so stdout stays the command's result, and nothing before the first
 update, so a command that fails at its start says only its one-line error. A countdown (what is
 still to go, as the producer's wait for the broker's acknowledgements) says what is left rather
@@ -37,8 +38,10 @@ class Meter:
     """`update(done)` as the work advances; a context manager. `total` None: no bar and no ETA."""
 
     def __init__(self, what: str, total: int | None, *, unit: str, quiet: bool = False,
-                 stream: TextIO | None = None, interval: float = 2.0, countdown: bool = False) -> None:
+                 stream: TextIO | None = None, interval: float = 2.0, countdown: bool = False,
+                 first_after: float = 0.0) -> None:
         self.what, self.total, self.unit, self.quiet, self.countdown = what, total, unit, quiet, countdown
+        self.first_after = first_after  # seconds of work before the first plain line
         self.stream = stream or sys.stderr
         self.interval = interval
         self.done = 0
@@ -60,11 +63,17 @@ class Meter:
             self._task = self._bar.add_task(self.what, total=self.total, to_go=self.total or 0)
         return self
 
-    def update(self, done: int) -> None:
+    def update(self, done: int, total: int | None = None) -> None:
+        """`done` so far; `total`, when given, what the work turned out to be (known once it started)."""
         self.done = done
+        if total is not None:
+            self.total = total
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, completed=done, to_go=max(0, (self.total or 0) - done))
-        elif self._printed_at is None or time.monotonic() - self._printed_at >= self.interval:
+            self._bar.update(self._task, completed=done, total=self.total, to_go=max(0, (self.total or 0) - done))
+        elif self._printed_at is None:
+            if time.monotonic() - self.started >= self.first_after:
+                self._line()
+        elif time.monotonic() - self._printed_at >= self.interval:
             self._line()
 
     def __exit__(self, kind: type[BaseException] | None, _exc: BaseException | None,

@@ -26,6 +26,7 @@ fold (`project_all`) and:
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from projector.topics import Kafka, partition_counts, topic_id
 from schemas import EventDecodeError, JobEvent, parse_event
 from schemas.kafka_connection import as_connection
 
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]  # (offsets read, offsets to read)
 _EXAMPLES = 3
 
 
@@ -110,7 +111,11 @@ def read_events(kafka: Kafka, topic: str, until: dict[int, int] | None,
     """(partition, offset, event or None for a bad message) from the start of each partition up to
     `until[partition]` (exclusive), or to the end offsets at call time when `until` is None.
     Raises RebuildError when the topic no longer holds what `until` says was folded (its start
-    deleted by retention, or its end before the position: a re-created topic)."""
+    deleted by retention, or its end before the position: a re-created topic).
+
+    `progress(done, total)`: the offsets read and those to read, between each partition's start and
+    where the read stops (so a consumer behind the topic's end reads, and counts, less than the topic
+    holds); told at the start, at least every `PROGRESS_EVERY_S` while it reads, and at the end."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(**as_connection(kafka).kafka_python(), enable_auto_commit=False, group_id=None,
@@ -119,15 +124,18 @@ def read_events(kafka: Kafka, topic: str, until: dict[int, int] | None,
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        starts = consumer.beginning_offsets(tps)
         if until is None:
             ends = consumer.end_offsets(tps)
         else:
             ends = {tp: until.get(tp.partition, 0) for tp in tps}
-            _holds(topic, ends, consumer.beginning_offsets(tps), consumer.end_offsets(tps))
-        remaining = {tp for tp in tps if ends[tp] > 0}
+            _holds(topic, ends, starts, consumer.end_offsets(tps))
+        remaining = {tp for tp in tps if ends[tp] > starts[tp]}
+        reached = {tp: starts[tp] for tp in remaining}  # the next offset to read, per partition
+        meter = _Reported(progress, sum(ends[tp] - starts[tp] for tp in remaining), reached, starts)
+        meter.tell()
         consumer.assign(list(remaining))
         consumer.seek_to_beginning(*remaining)
-        count = 0
         while remaining:
             for tp, records in consumer.poll(timeout_ms=1000).items():
                 for r in records:
@@ -138,14 +146,37 @@ def read_events(kafka: Kafka, topic: str, until: dict[int, int] | None,
                     except EventDecodeError:
                         event = None
                     yield tp.partition, r.offset, event
-                    count += 1
-                    if progress and count % 10_000 == 0:
-                        progress(count)
+                    reached[tp] = r.offset + 1
+                    meter.tick()
                 if consumer.position(tp) >= ends[tp] or (records and records[-1].offset >= ends[tp] - 1):
                     remaining.discard(tp)
+                    reached[tp] = ends[tp]  # a gap at its end (a compacted or transactional topic) is read too
                     consumer.pause(tp)
+            meter.tick()
+        meter.tell()
     finally:
         consumer.close()
+
+
+PROGRESS_EVERY_S = 0.5  # how often, at least, the replay tells how far it has read
+
+
+class _Reported:
+    """The replay's progress for `progress`: told when asked (`tell`), and on a `tick` (each record,
+    each poll) once `PROGRESS_EVERY_S` have passed since it was last told."""
+
+    def __init__(self, progress: Progress | None, total: int, reached: dict[Any, int], starts: dict[Any, int]) -> None:
+        self.progress, self.total, self.reached, self.starts = progress, total, reached, starts
+        self.told_at = time.monotonic()
+
+    def tick(self) -> None:
+        if self.progress is not None and time.monotonic() - self.told_at >= PROGRESS_EVERY_S:
+            self.tell()
+
+    def tell(self) -> None:
+        if self.progress is not None:
+            self.told_at = time.monotonic()
+            self.progress(sum(at - self.starts[tp] for tp, at in self.reached.items()), self.total)
 
 
 def _holds(topic: str, wanted: dict[Any, int], starts: dict[Any, int], ends: dict[Any, int]) -> None:

@@ -14,7 +14,6 @@ import time
 from enrichlog.cli import emit_json, quiet_kafka_client, reach_services, topic_name
 from enrichlog.progress import Meter
 from projector.settings import ProjectorSettings
-from schemas.kafka_connection import KafkaConnection
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -48,13 +47,15 @@ def run(args: argparse.Namespace) -> int:
         print(plan, file=sys.stderr if args.json else sys.stdout, flush=True)
 
     database_url, kafka = settings.database_url.get_secret_value(), settings.connection()
-    with Meter(f"reading topic {topic}", _messages(kafka, topic), unit="messages", quiet=args.json) as meter:
+    # The total is known once the replay knows where it stops (the consumer's positions): it says so.
+    # A line a second, from the first second on: a quick replay says only its end, or only its error.
+    with Meter(f"reading topic {topic}", None, unit="messages", quiet=args.json, interval=1.0,
+               first_after=1.0) as meter:
         if args.check:
             report = rebuild.check(database_url, kafka, topic, consumer, meter.update)
         else:
             report = rebuild.rebuild(database_url, kafka, topic, consumer, meter.update, announce,
                                      drop_extra=args.drop_extra)
-        meter.update(report.events_read + report.dead_letters_read)
     elapsed = time.monotonic() - started
     if args.json:
         emit_json({"ok": report.ok, "topic": topic, "consumer": consumer, "positions": report.until,
@@ -70,18 +71,3 @@ def run(args: argparse.Namespace) -> int:
               f"from {report.events_read} events ({elapsed:.1f}s)")
     return 0 if report.ok or not args.check else 3
 
-
-def _messages(kafka: KafkaConnection, topic: str) -> int | None:
-    """How many messages the topic holds now (end minus start offsets, all partitions): the progress'
-    total. None when the topic is unknown (the rebuild says so itself)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(**kafka.kafka_python(), group_id=None, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            return None
-        starts, ends = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
-        return sum(ends[tp] - starts[tp] for tp in partitions)
-    finally:
-        consumer.close()

@@ -8,11 +8,13 @@ as it was, byte for byte; its check must compare only that topic's rows.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -144,7 +146,7 @@ def test_progress_is_plain_lines_on_stderr_when_not_a_terminal_and_nothing_with_
     total = report["events"] + report["badMessages"]
     code, out, err = _rebuild(kafka_bootstrap, db, a, "--check")
     assert code == 0, (out, err)
-    # A line every few seconds while it reads (the replay reports every ten thousand messages), and its end.
+    # A line a second once it has read for a second (none here: a quick replay), and its end.
     assert err.startswith(f"reading topic {a}: "), err
     assert re.search(rf"^reading topic {re.escape(a)}: done, {total:,} messages in [\d.]+ s$", err, re.MULTILINE), err
     assert "reading topic" not in out  # stdout is the result's
@@ -384,3 +386,69 @@ def test_the_swap_notifies_listeners_that_anything_may_have_changed(
         code, out, err = _rebuild(kafka_bootstrap, db, two_topics["a"])
         assert code == 0, (out, err)
         assert [n.payload for n in listener.notifies(timeout=0.5)] == [notify.ANYTHING]
+
+
+def _positions(db: str, topic: str) -> dict[int, int]:
+    with psycopg.connect(db) as conn:
+        rows = conn.execute("SELECT partition, next_offset FROM enrichment_log_positions WHERE topic = %s",
+                            (topic,)).fetchall()
+    return dict(rows)
+
+
+def _end_offsets(bootstrap: str, topic: str) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def behind(two_topics: dict[str, Any], kafka_bootstrap: str, db: str) -> dict[str, Any]:
+    """Topic a with events its group has not folded yet: the table's positions before the topic's end."""
+    a = two_topics["a"]
+    _publish(kafka_bootstrap, a, _chains(2)[1])
+    until = _positions(db, a)
+    assert 0 < sum(until.values()) < _end_offsets(kafka_bootstrap, a)
+    return {**two_topics, "until": until}
+
+
+def test_the_replay_tells_how_far_it_read_by_time_up_to_where_the_table_stands(
+    behind: dict[str, Any], kafka_bootstrap: str,
+) -> None:
+    """Told at the start, at least every PROGRESS_EVERY_S however few messages, and at the end; the total
+    is what it reads (up to the consumer's positions), not what the topic holds."""
+    from projector.rebuild import PROGRESS_EVERY_S
+
+    told: list[tuple[float, int, int]] = []
+    read = 0
+    for _ in read_events(kafka_bootstrap, behind["a"], behind["until"],
+                         lambda done, total: told.append((time.monotonic(), done, total))):
+        read += 1
+        time.sleep(0.05)  # a slow reader: many ticks of the clock for few messages
+    total = sum(behind["until"].values())
+    assert read == total
+    assert told[0][1:] == (0, total) and told[-1][1:] == (total, total), told
+    assert all(t == total for _, _, t in told)
+    dones = [d for _, d, _ in told]
+    assert dones == sorted(dones) and len(told) >= 4, told  # by time: far fewer than ten thousand messages
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(told)]
+    assert max(gaps) < PROGRESS_EVERY_S + 0.5, gaps
+
+
+def test_rebuild_progress_counts_the_messages_up_to_the_positions(
+    behind: dict[str, Any], kafka_bootstrap: str, db: str,
+) -> None:
+    a, total = behind["a"], sum(behind["until"].values())
+    code, out, err = _rebuild(kafka_bootstrap, db, a, "--check")
+    assert code == 0, (out, err)
+    lines = err.splitlines()
+    assert re.fullmatch(rf"reading topic {re.escape(a)}: done, {total:,} messages in [\d.]+ s", lines[-1]), lines
+    for line in lines[1:-1]:  # how far, of the same total
+        assert re.fullmatch(rf"reading topic {re.escape(a)}: [\d,]+ / {total:,} messages \(\d+%\)(, about \d+ s left)?",
+                            line), line
+    code, out, err = _rebuild(kafka_bootstrap, db, a, "--check", "--json")
+    assert code == 0 and json.loads(out)["events"] == total and "reading topic" not in err, (out, err)

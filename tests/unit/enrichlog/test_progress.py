@@ -36,3 +36,19 @@ def test_a_count_up_is_as_before() -> None:
     with Meter("reading topic t", 10, unit="messages", stream=out, interval=0) as meter:
         meter.update(5)
     assert out.getvalue().splitlines()[0].startswith("reading topic t: 5 / 10 messages (50%)")
+
+
+def test_with_first_after_a_quick_work_says_only_its_end_and_a_failed_one_nothing() -> None:
+    out = io.StringIO()
+    with Meter("reading topic t", 10, unit="messages", stream=out, interval=0, first_after=60) as meter:
+        meter.update(0)
+        meter.update(10)
+    assert out.getvalue().splitlines()[0].startswith("reading topic t: done, 10 messages in ")
+    failed = io.StringIO()
+    try:
+        with Meter("reading topic t", 10, unit="messages", stream=failed, first_after=60) as meter:
+            meter.update(5)
+            raise RuntimeError("refused")
+    except RuntimeError:
+        pass
+    assert failed.getvalue() == ""
