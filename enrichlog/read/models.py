@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 
 class ReadError(Exception):
@@ -149,6 +150,60 @@ class Timeline:
 
     def to_json(self) -> dict[str, Any]:
         return {"root": self.root.to_json(), "children": [c.to_json() for c in self.children]}
+
+
+class JobLine(Protocol):
+    """What places a job on a timeline and says how it ended: a TimelineJob or a ChildLine."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def job_id(self) -> str | None: ...
+    @property
+    def operation(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def job_status(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def last_event_at(self) -> datetime | None: ...
+    @property
+    def duration_ms(self) -> int | None: ...
+    @property
+    def retry_count(self) -> int: ...
+
+
+class ChildLine(NamedTuple):
+    """A child in outline: a TimelineJob's columns that place it and say how it ended, no jsonb (a
+    tuple: a big timeline makes hundreds of them per page)."""
+
+    id: uuid.UUID
+    job_id: str | None
+    operation: str
+    status: str
+    job_status: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_event_at: datetime | None
+    duration_ms: int | None
+    retry_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outline:
+    """A timeline as its page shows it: the root, every child in start order (in outline or in full),
+    and the children read in full by row id (all of them for a small timeline)."""
+
+    root: TimelineJob
+    children: Sequence[JobLine]
+    full: Mapping[uuid.UUID, TimelineJob]
 
 
 def _jsonable(row: object, keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 
 from enrichlog.read import sql as q
 from enrichlog.read.models import InvalidCursor, InvalidFilter, RootRow, RootsPage, StatusCounts
+from enrichlog.read.rows import positional
 from schemas.common import ErrorKind, JobType
 
 MAX_LIMIT = 1000
@@ -159,7 +159,7 @@ def roots_page(
     filters = RootFilters(status, operation, since, until, _as_uuid(entity_id), stuck_after, entity_prefix,
                           failing, error_kind)
     query, params = roots_query(filters, limit=limit, cursor=cursor)
-    with conn.cursor(row_factory=class_row(RootRow)) as cur:
+    with conn.cursor(row_factory=positional(RootRow)) as cur:
         rows = cur.execute(query, params).fetchall()
     if len(rows) <= limit:
         return RootsPage(rows, None)

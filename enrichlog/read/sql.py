@@ -155,3 +155,18 @@ TIMELINE_CHILDREN = (
     "SELECT" + TIMELINE_COLUMNS
     + "  FROM enrichment_logs\n WHERE parent_job_id = %(job_id)s\n ORDER BY created_at, id\n"
 )
+
+# A big timeline's page: how many children the root has (an index-only probe of
+# enrichment_logs_children_idx), each child in outline (the columns that place it and say whether
+# it succeeded plainly: no jsonb to decode), then in full only the children the page renders.
+CHILDREN_COUNT = "SELECT count(*) FROM enrichment_logs WHERE parent_job_id = %(job_id)s\n"
+
+OUTLINE_CHILDREN = """
+SELECT id, job_id, operation, status::text AS status, job_status::text AS job_status, created_at,
+       started_at, finished_at, last_event_at, duration_ms, retry_count
+  FROM enrichment_logs
+ WHERE parent_job_id = %(job_id)s
+ ORDER BY created_at, id
+"""
+
+TIMELINE_JOBS = "SELECT" + TIMELINE_COLUMNS + "  FROM enrichment_logs WHERE id = ANY(%(ids)s)\n"
