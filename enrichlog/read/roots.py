@@ -193,10 +193,21 @@ def status_counts(conn: psycopg.Connection[Any], filters: RootFilters, *, cap: i
     fragments, params = filters.fragments()
     params.update(filters.entity_params())
     params["limit"] = cap
-    rows = conn.execute(q.status_counts_query(entity=filters.entity, filters=fragments), params).fetchall()
+    if filters == RootFilters():
+        rows = _counts_by_status(conn, cap)
+    else:
+        rows = conn.execute(q.status_counts_query(entity=filters.entity, filters=fragments), params).fetchall()
     found = {status: roots for status, roots, _ in rows if roots}
     ordered = {s: found[s] for s in q.STATUSES if s in found}
     return StatusCounts(ordered, cap, sum(scanned for _, _, scanned in rows) >= cap)
+
+
+def _counts_by_status(conn: psycopg.Connection[Any], cap: int) -> list[tuple[str, int, int]]:
+    """(status, roots, scanned) of the newest `cap` roots, without any other filter (sql.COUNTS_EDGE)."""
+    edge = conn.execute(q.COUNTS_EDGE, {"limit": cap}).fetchone()
+    if edge is None:
+        return conn.execute(q.STATUS_COUNTS_ALL).fetchall()
+    return conn.execute(q.STATUS_COUNTS_FROM_EDGE, {"edge_at": edge[0], "edge_id": edge[1]}).fetchall()
 
 
 def _as_uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:

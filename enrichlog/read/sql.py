@@ -91,15 +91,33 @@ WITH_ERROR_KIND = ("\n   AND EXISTS (SELECT 1 FROM enrichment_logs c WHERE c.par
 # one ordered scan that stops after them, so that it costs the same on any size of table. The
 # filters on children ({children}: FAILING, WITH_ERROR_KIND) are counted within that window rather
 # than narrowing it, so that a rare match does not make the scan read every root: `scanned` is the
-# window's size, `roots` the roots in it that the child filters keep.
+# window's size, `roots` the roots in it that the child filters keep. The window's rows are grouped
+# by the enum itself and only the groups' statuses made text: an enum's text is a catalog lookup.
 STATUS_COUNTS = """
-SELECT r.status, count(*) FILTER (WHERE true{children})::int AS roots, count(*)::int AS scanned
-  FROM (SELECT r.status::text AS status, r.job_id FROM {source} AS r
+SELECT r.status::text AS status, count(*) FILTER (WHERE true{children})::int AS roots, count(*)::int AS scanned
+  FROM (SELECT r.status, r.job_id FROM {source} AS r
          ORDER BY r.created_at DESC, r.id DESC
          LIMIT %(limit)s) AS r
  GROUP BY r.status
 """
 CHILD_FILTERS = (FAILING, WITH_ERROR_KIND)
+
+# The same counts when no filter but status is given (the roots page as it opens, and its status
+# links): the newest %(limit)s-th root (an index-only scan of enrichment_logs_roots_idx), then per
+# status the roots from it on (index-only range scans of enrichment_logs_roots_status_idx), rather
+# than the window's rows fetched from the table. With fewer roots than that, every root is counted.
+COUNTS_EDGE = """
+SELECT created_at, id FROM enrichment_logs WHERE is_root_job
+ ORDER BY created_at DESC, id DESC OFFSET %(limit)s - 1 LIMIT 1
+"""
+BY_STATUS = """
+SELECT s::text AS status, n AS roots, n AS scanned
+  FROM unnest(enum_range(NULL::enrichment_status)) AS s,
+       LATERAL (SELECT count(*)::int AS n FROM enrichment_logs AS r
+                 WHERE r.is_root_job AND r.status = s{edge}) AS counted
+"""
+STATUS_COUNTS_ALL = BY_STATUS.format(edge="")
+STATUS_COUNTS_FROM_EDGE = BY_STATUS.format(edge=" AND (r.created_at, r.id) >= (%(edge_at)s, %(edge_id)s)")
 
 
 def _source(entity: str | None, filters: list[str]) -> sql.Composed:
