@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 
 class ReadError(Exception):
@@ -152,33 +152,6 @@ class Timeline:
         return {"root": self.root.to_json(), "children": [c.to_json() for c in self.children]}
 
 
-class JobLine(Protocol):
-    """What places a job on a timeline and says how it ended: a TimelineJob or a ChildLine."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def job_id(self) -> str | None: ...
-    @property
-    def operation(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def job_status(self) -> str | None: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def started_at(self) -> datetime | None: ...
-    @property
-    def finished_at(self) -> datetime | None: ...
-    @property
-    def last_event_at(self) -> datetime | None: ...
-    @property
-    def duration_ms(self) -> int | None: ...
-    @property
-    def retry_count(self) -> int: ...
-
-
 class ChildLine(NamedTuple):
     """A child in outline: a TimelineJob's columns that place it and say how it ended, no jsonb (a
     tuple: a big timeline makes hundreds of them per page)."""
@@ -194,6 +167,10 @@ class ChildLine(NamedTuple):
     last_event_at: datetime | None
     duration_ms: int | None
     retry_count: int
+
+
+# What places a job on a timeline and says how it ended: either has those fields.
+JobLine = TimelineJob | ChildLine
 
 
 @dataclass(frozen=True, slots=True)
