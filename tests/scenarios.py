@@ -81,6 +81,23 @@ def album_chain_with_failed_child() -> tuple[Chain, list[JobEvent]]:
     return c, events
 
 
+def big_chain(children: int, *, retried: int, failed: int) -> tuple[Chain, list[JobEvent]]:
+    """A root with `children` children that succeed at their first try, but child number `retried`
+    (from 1) succeeds after a retry and child number `failed` fails permanently."""
+    c = Chain()
+    types = (JobType.ENRICH_ALBUM, JobType.CACHE_ALBUM_COVER_ART, JobType.CACHE_ARTIST_IMAGE)
+    events = [c.started(c.root_id)]
+    for n in range(1, children + 1):
+        job = c.child(types[n % len(types)], f"child-{n}")
+        if n == retried:
+            events += [c.started(job), c.retrying(job, 1), c.started(job, 2), c.finished(job, 2)]
+        elif n == failed:
+            events += [c.started(job), c.failed(job, 1)]
+        else:
+            events += [c.started(job), c.finished(job)]
+    return c, [*events, c.finished(c.root_id)]
+
+
 def state_json_as_version_4(d: dict[str, Any]) -> dict[str, Any]:
     """A state's JSON as version 4 stored it: no keys of the optional identity fields (they were
     the head's), "seen" with the retry count and the highest attempt after the three times, and the

@@ -18,7 +18,7 @@ from rich.text import Text
 from enrichlog.cli import emit_json
 from enrichlog.commands.migrate import database_url_arg, resolve_database_url
 from enrichlog.commands.roots import STATUS_STYLES, format_ms
-from enrichlog.read import Timeline, TimelineJob, reading, timeline
+from enrichlog.read import JobLine, Timeline, TimelineJob, reading, timeline
 
 BAR_WIDTH = 48
 Span = tuple[datetime, datetime]
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def job_span(job: TimelineJob) -> Span:
+def job_span(job: JobLine) -> Span:
     """When the job ran: first start to end (or last event while it still runs)."""
     start = job.started_at or job.created_at
     if job.finished_at is not None:

@@ -16,9 +16,12 @@ from psycopg.types.json import set_json_loads
 
 from enrichlog.read.models import (
     AmbiguousRef,
+    ChildLine,
     InvalidCursor,
     InvalidFilter,
+    JobLine,
     NotARoot,
+    Outline,
     ReadError,
     RootNotFound,
     RootRow,
@@ -36,7 +39,7 @@ from enrichlog.read.roots import (
     roots_query,
     status_counts,
 )
-from enrichlog.read.timeline import timeline
+from enrichlog.read.timeline import outline, timeline
 from projector import db
 from projector.errors import StoreError, StoreUnavailable
 
@@ -97,8 +100,9 @@ def translated_reads(database_url: str) -> Iterator[None]:
 
 
 __all__ = [
-    "AmbiguousRef", "DatabaseUnavailable", "EntityPrefix", "InvalidCursor", "InvalidFilter", "NotARoot",
-    "NotMigrated", "ReadError", "RootFilters", "RootNotFound", "RootRow", "RootsPage", "StatusCounts", "Timeline",
-    "TimelineJob", "configure", "connect", "decode_cursor", "encode_cursor", "reading", "roots_page", "roots_query",
-    "status_counts", "timeline", "translated_reads",
+    "AmbiguousRef", "ChildLine", "DatabaseUnavailable", "EntityPrefix", "InvalidCursor", "InvalidFilter",
+    "JobLine", "NotARoot", "NotMigrated", "Outline", "ReadError", "RootFilters", "RootNotFound", "RootRow",
+    "RootsPage", "StatusCounts", "Timeline", "TimelineJob", "configure", "connect", "decode_cursor",
+    "encode_cursor", "outline", "reading", "roots_page", "roots_query", "status_counts", "timeline",
+    "translated_reads",
 ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ReadError(Exception):
@@ -149,6 +150,37 @@ class Timeline:
 
     def to_json(self) -> dict[str, Any]:
         return {"root": self.root.to_json(), "children": [c.to_json() for c in self.children]}
+
+
+class ChildLine(NamedTuple):
+    """A child in outline: a TimelineJob's columns that place it and say how it ended, no jsonb (a
+    tuple: a big timeline makes hundreds of them per page)."""
+
+    id: uuid.UUID
+    job_id: str | None
+    operation: str
+    status: str
+    job_status: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_event_at: datetime | None
+    duration_ms: int | None
+    retry_count: int
+
+
+# What places a job on a timeline and says how it ended: either has those fields.
+JobLine = TimelineJob | ChildLine
+
+
+@dataclass(frozen=True, slots=True)
+class Outline:
+    """A timeline as its page shows it: the root, every child in start order (in outline or in full),
+    and the children read in full by row id (all of them for a small timeline)."""
+
+    root: TimelineJob
+    children: Sequence[JobLine]
+    full: Mapping[uuid.UUID, TimelineJob]
 
 
 def _jsonable(row: object, keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 
 from enrichlog.read import sql as q
 from enrichlog.read.models import InvalidCursor, InvalidFilter, RootRow, RootsPage, StatusCounts
+from enrichlog.read.rows import positional
 from schemas.common import EntityType, ErrorKind, JobType
 
 MAX_LIMIT = 1000
@@ -168,7 +168,7 @@ def roots_page(
     filters = RootFilters(status, operation, since, until, _as_uuid(entity_id), stuck_after, entity_prefix,
                           failing, error_kind, entity_type)
     query, params = roots_query(filters, limit=limit, cursor=cursor)
-    with conn.cursor(row_factory=class_row(RootRow)) as cur:
+    with conn.cursor(row_factory=positional(RootRow)) as cur:
         rows = cur.execute(query, params).fetchall()
     if len(rows) <= limit:
         return RootsPage(rows, None)
@@ -202,10 +202,21 @@ def status_counts(conn: psycopg.Connection[Any], filters: RootFilters, *, cap: i
     fragments, params = filters.fragments()
     params.update(filters.entity_params())
     params["limit"] = cap
-    rows = conn.execute(q.status_counts_query(entity=filters.entity, filters=fragments), params).fetchall()
+    if filters == RootFilters():
+        rows = _counts_by_status(conn, cap)
+    else:
+        rows = conn.execute(q.status_counts_query(entity=filters.entity, filters=fragments), params).fetchall()
     found = {status: roots for status, roots, _ in rows if roots}
     ordered = {s: found[s] for s in q.STATUSES if s in found}
     return StatusCounts(ordered, cap, sum(scanned for _, _, scanned in rows) >= cap)
+
+
+def _counts_by_status(conn: psycopg.Connection[Any], cap: int) -> list[tuple[str, int, int]]:
+    """(status, roots, scanned) of the newest `cap` roots, without any other filter (sql.COUNTS_EDGE)."""
+    edge = conn.execute(q.COUNTS_EDGE, {"limit": cap}).fetchone()
+    if edge is None:
+        return conn.execute(q.STATUS_COUNTS_ALL).fetchall()
+    return conn.execute(q.STATUS_COUNTS_FROM_EDGE, {"edge_at": edge[0], "edge_id": edge[1]}).fetchall()
 
 
 def _as_uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:

@@ -93,15 +93,33 @@ WITH_ERROR_KIND = ("\n   AND EXISTS (SELECT 1 FROM enrichment_logs c WHERE c.par
 # one ordered scan that stops after them, so that it costs the same on any size of table. The
 # filters on children ({children}: FAILING, WITH_ERROR_KIND) are counted within that window rather
 # than narrowing it, so that a rare match does not make the scan read every root: `scanned` is the
-# window's size, `roots` the roots in it that the child filters keep.
+# window's size, `roots` the roots in it that the child filters keep. The window's rows are grouped
+# by the enum itself and only the groups' statuses made text: an enum's text is a catalog lookup.
 STATUS_COUNTS = """
-SELECT r.status, count(*) FILTER (WHERE true{children})::int AS roots, count(*)::int AS scanned
-  FROM (SELECT r.status::text AS status, r.job_id FROM {source} AS r
+SELECT r.status::text AS status, count(*) FILTER (WHERE true{children})::int AS roots, count(*)::int AS scanned
+  FROM (SELECT r.status, r.job_id FROM {source} AS r
          ORDER BY r.created_at DESC, r.id DESC
          LIMIT %(limit)s) AS r
  GROUP BY r.status
 """
 CHILD_FILTERS = (FAILING, WITH_ERROR_KIND)
+
+# The same counts when no filter but status is given (the roots page as it opens, and its status
+# links): the newest %(limit)s-th root (an index-only scan of enrichment_logs_roots_idx), then per
+# status the roots from it on (index-only range scans of enrichment_logs_roots_status_idx), rather
+# than the window's rows fetched from the table. With fewer roots than that, every root is counted.
+COUNTS_EDGE = """
+SELECT created_at, id FROM enrichment_logs WHERE is_root_job
+ ORDER BY created_at DESC, id DESC OFFSET %(limit)s - 1 LIMIT 1
+"""
+BY_STATUS = """
+SELECT s::text AS status, n AS roots, n AS scanned
+  FROM unnest(enum_range(NULL::enrichment_status)) AS s,
+       LATERAL (SELECT count(*)::int AS n FROM enrichment_logs AS r
+                 WHERE r.is_root_job AND r.status = s{edge}) AS counted
+"""
+STATUS_COUNTS_ALL = BY_STATUS.format(edge="")
+STATUS_COUNTS_FROM_EDGE = BY_STATUS.format(edge=" AND (r.created_at, r.id) >= (%(edge_at)s, %(edge_id)s)")
 
 
 def _source(entity: str | None, filters: list[str]) -> sql.Composed:
@@ -157,3 +175,18 @@ TIMELINE_CHILDREN = (
     "SELECT" + TIMELINE_COLUMNS
     + "  FROM enrichment_logs\n WHERE parent_job_id = %(job_id)s\n ORDER BY created_at, id\n"
 )
+
+# A big timeline's page: how many children the root has (an index-only probe of
+# enrichment_logs_children_idx), each child in outline (the columns that place it and say whether
+# it succeeded plainly: no jsonb to decode), then in full only the children the page renders.
+CHILDREN_COUNT = "SELECT count(*) FROM enrichment_logs WHERE parent_job_id = %(job_id)s\n"
+
+OUTLINE_CHILDREN = """
+SELECT id, job_id, operation, status::text AS status, job_status::text AS job_status, created_at,
+       started_at, finished_at, last_event_at, duration_ms, retry_count
+  FROM enrichment_logs
+ WHERE parent_job_id = %(job_id)s
+ ORDER BY created_at, id
+"""
+
+TIMELINE_JOBS = "SELECT" + TIMELINE_COLUMNS + "  FROM enrichment_logs WHERE id = ANY(%(ids)s)\n"

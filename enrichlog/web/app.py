@@ -35,12 +35,13 @@ from enrichlog.read import (
     ReadError,
     RootNotFound,
     Timeline,
+    outline,
     timeline,
 )
 from enrichlog.read import sql as q
 from enrichlog.read.pool import ReadPool
 from enrichlog.read.roots import ERROR_KINDS, JOB_TYPES
-from enrichlog.web import access, bars, detail, live
+from enrichlog.web import access, bars, groups, live, rows
 from enrichlog.web.params import BadParameter, checked
 from enrichlog.web.settings import WebSettings
 from projector.errors import StoreError
@@ -79,6 +80,14 @@ def roots_query(params: dict[str, str | None], cursor: str | None) -> RootsQuery
     except ValueError as exc:
         name = str(exc).split(":", 1)[0]
         raise BadParameter(name, str(exc).split(": ", 1)[-1]) from exc
+
+
+def root_ref(ref: str) -> str:
+    """The path's root id, checked; BadParameter("id") for an empty one."""
+    wanted = checked("id", ref)
+    if wanted is None:
+        raise BadParameter("id", "must not be empty")
+    return wanted
 
 
 def create_app(database_url: str, settings: WebSettings) -> FastAPI:
@@ -131,11 +140,8 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
         return refusal(request, status_of(exc), " ".join(str(exc).split()), **extra)
 
     def read_timeline(ref: str) -> Timeline:
-        wanted = checked("id", ref)
-        if wanted is None:
-            raise BadParameter("id", "must not be empty")
         with reads.reading() as conn:
-            return timeline(conn, wanted)
+            return timeline(conn, root_ref(ref))
 
     @app.get("/api/roots", summary="roots newest first: the document of `enrichlog roots --json`")
     def api_roots(status: str | None = None, operation: str | None = None,
@@ -198,18 +204,22 @@ def create_app(database_url: str, settings: WebSettings) -> FastAPI:
             operations=JOB_TYPES, first_page=urlencode(kept) if query.cursor else None))
 
     @app.get("/roots/{ref:path}", response_class=HTMLResponse, include_in_schema=False)
-    def timeline_html(ref: str, job: str | None = Query(None, description="a job id or row id: its detail open")
+    def timeline_html(ref: str, job: str | None = Query(None, description="a job id or row id: its detail open"),
+                      expand: str | None = Query(None, description="all, or FIRST-LAST: those children in full")
                       ) -> HTMLResponse:
         opened = checked("job", job)
-        found = read_timeline(ref)
-        jobs = found.jobs
-        on = bars.axis(jobs)
-        slowest = max(range(len(jobs)), key=lambda i: jobs[i].duration_ms or 0) if len(jobs) > 1 else None
-        rows = [{"job": j, "bar": bars.markup(bars.segments(j, on)), "errors": bars.attempt_errors(j),
-                 "last_error": detail.last_error(j), "attempts": detail.attempts(j), "fields": detail.fields(j),
-                 "open": opened == str(j.id) or opened == j.job_id,
-                 "child": i > 0, "slowest": i == slowest} for i, j in enumerate(jobs)]
+        unfold = groups.parse_expand(checked("expand", expand))
+        folding = rows.Folding(opened, unfold)
+        with reads.reading() as conn:
+            found = outline(conn, root_ref(ref), full_up_to=groups.SMALL, in_full=folding)
+        groups.check_expand(unfold, len(found.children))
+        on = bars.axis([found.root, *found.children])
+        shown = folding.rows(found, on)
+        folded = any(r.kind == "group" for r in shown)
+        keeping = {"job": opened} if opened else {}
         return HTMLResponse(pages.get_template("timeline.html").render(
-            found=found, rows=rows, axis=on, seconds=(on[1] - on[0]).total_seconds(), opened=opened))
+            found=found, rows=shown, axis=on, seconds=(on[1] - on[0]).total_seconds(), opened=opened,
+            expand_all=f"?{urlencode({**keeping, 'expand': 'all'})}" if folded else None,
+            collapse=f"?{urlencode(keeping)}" if unfold is not None and len(found.children) > groups.SMALL else None))
 
     return app

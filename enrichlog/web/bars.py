@@ -9,14 +9,15 @@ rows does not run the template's loop over every segment. Pure: no I/O, no clock
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from enrichlog.commands.timeline import Span, job_span
-from enrichlog.read import TimelineJob
+from enrichlog.read import JobLine, TimelineJob
 
 MIN_WIDTH = 0.4  # percent: an instant (or a job of a few ms in a long timeline) stays visible
 
@@ -30,7 +31,7 @@ class Segment:
     label: str  # what it is, in words (the tooltip and the text for screen readers)
 
 
-def axis(jobs: list[TimelineJob]) -> Span:
+def axis(jobs: Sequence[JobLine]) -> Span:
     """From the first job's start to the last one's end."""
     spans = [job_span(j) for j in jobs]
     return min(s for s, _ in spans), max(e for _, e in spans)
@@ -75,6 +76,19 @@ def segments(job: TimelineJob, on: Span) -> list[Segment]:
         out.append(Segment(*place(span, on), "attempt", outcome, f"attempt {a.get('attempt', '?')}: {outcome}"))
         previous = span
     return out
+
+
+def group_segments(children: Sequence[JobLine], on: Span, label: str) -> list[Segment]:
+    """A group's bar: one segment per stretch of time in which some of its children ran, stretches
+    less than MIN_WIDTH of the axis apart merged into one (so that the bar stays a few segments)."""
+    gap = timedelta(seconds=max((on[1] - on[0]).total_seconds(), 1e-6) * MIN_WIDTH / 100)
+    stretches: list[list[datetime]] = []
+    for start, end in sorted(job_span(c) for c in children):
+        if stretches and start <= stretches[-1][1] + gap:
+            stretches[-1][1] = max(stretches[-1][1], end)
+        else:
+            stretches.append([start, end])
+    return [Segment(*place((start, end), on), "group", "SUCCESS", label) for start, end in stretches]
 
 
 def markup(segs: list[Segment]) -> tuple[Markup, Markup]:

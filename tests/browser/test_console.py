@@ -13,7 +13,8 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import OwnConsole
 from tests.browser.world import World
-from tests.integration.test_queries import success_chain
+from tests.integration.test_queries import shifted, success_chain
+from tests.scenarios import big_chain
 
 pytestmark = pytest.mark.postgres
 
@@ -116,3 +117,39 @@ def test_a_page_that_loses_its_server_says_so_and_recovers(page: Page, own_conso
     expect(banner).to_have_attribute("data-state", "live", timeout=20_000)
     own_console.fold(events)
     expect(page.locator(f'table.roots a[href="/roots/{chain.root_id}"]')).to_be_visible(timeout=5000)
+
+
+def test_a_root_with_hundreds_of_children_folds_them_and_a_click_shows_a_group(page: Page,
+                                                                               own_console: OwnConsole) -> None:
+    chain, events = big_chain(300, retried=120, failed=200)
+    own_console.fold(shifted(events, datetime.now(UTC).replace(microsecond=0)))
+    page.goto(f"{own_console.url}/roots/{chain.root_id}")
+    expect(page.locator("h1")).to_contain_text(chain.root_id)
+    folded = page.locator("tr.group")
+    expect(folded).to_have_count(3)
+    expect(folded.nth(1)).to_contain_text("79 jobs succeeded")
+    expect(folded.nth(1)).to_contain_text("children 121\u2013199")
+    expect(page.locator("tr.failing code.ref")).to_have_text(f"{chain.root_id}/child-200")
+    expect(page.locator("code.ref", has_text=f"{chain.root_id}/child-120")).to_be_visible()
+    assert page.locator("tr.job").count() < 10
+    assert float(folded.nth(1).locator(".seg.group").first.evaluate("e => e.getBoundingClientRect().width")) > 0
+
+    folded.nth(1).locator("a.expand").click()
+    page.wait_for_url("**/roots/**?expand=121-199*")
+    expect(page.locator("tr.group")).to_have_count(2)
+    first = page.locator("code.ref", has_text=f"{chain.root_id}/child-121")
+    expect(first).to_be_visible()
+    expect(page.locator("code.ref", has_text=f"{chain.root_id}/child-199")).to_have_count(1)
+    assert page.locator("tr.job").count() >= 79 + 3
+    page.click("a.collapse")
+    expect(page.locator("tr.group")).to_have_count(3)
+    page.click("a.expand-all")
+    expect(page.locator("tr.group")).to_have_count(0)
+    expect(page.locator("tr.job")).to_have_count(301)
+
+
+def test_a_bad_expand_is_a_400_page_naming_it(page: Page, console: str, world: World) -> None:
+    answer = page.goto(f"{console}/roots/{world.partial}?expand=lots")
+    assert answer is not None and answer.status == 400
+    expect(page.locator("h1")).to_have_text("Bad request")
+    expect(page.locator(".error-message")).to_contain_text("expand")

@@ -19,12 +19,15 @@ from enrichlog.read import (
     InvalidCursor,
     InvalidFilter,
     NotARoot,
+    RootFilters,
     RootNotFound,
     decode_cursor,
     encode_cursor,
     roots_page,
+    status_counts,
     timeline,
 )
+from enrichlog.read.sql import STATUSES
 from projector.ports import Positioned
 from projector.store import PostgresStore
 from schemas import JobEvent, JobType
@@ -225,3 +228,14 @@ def test_cursor_round_trip_and_bad_filters(conn: Any) -> None:
                 {"since": NOW, "until": NOW}, {"stuck_after": timedelta(0)}, {"since": datetime(2026, 1, 1)}):
         with pytest.raises(InvalidFilter):
             roots_page(conn, **bad)
+
+
+@pytest.mark.parametrize("cap", [1, 2, 3, 5, 6, 100])
+def test_counts_without_filters_are_those_of_the_window_of_the_newest_roots(conn: Any, world: dict[str, Any],
+                                                                           cap: int) -> None:
+    unfiltered = status_counts(conn, RootFilters(), cap=cap)  # sql.COUNTS_EDGE, then per status
+    window = status_counts(conn, RootFilters(since=NOW - timedelta(days=400)), cap=cap)  # sql.STATUS_COUNTS
+    assert unfiltered == window
+    assert sum(unfiltered.counts.values()) == min(cap, 6) and unfiltered.capped == (cap <= 6)
+    newest = [r.status for r in roots_page(conn, limit=cap).rows]
+    assert unfiltered.counts == {s: newest.count(s) for s in STATUSES if s in newest}
