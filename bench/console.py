@@ -131,7 +131,7 @@ def pages(conn: psycopg.Connection[Any]) -> list[Page]:
     ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -140,7 +140,7 @@ def _free_port() -> int:
 @contextmanager
 def console(url: str) -> Iterator[str]:
     """`enrichlog web` as a process of its own over `url`; yields its base URL, stops it after."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("ENRICHLOG_WEB_TOKEN", None)
     proc = subprocess.Popen([sys.executable, "-m", "enrichlog.cli", "web", "--port", str(port)], env=env, cwd=ROOT)
