@@ -2,7 +2,7 @@
 console against none, and how late each stream hears of each committed batch.
 
     KAFKA_BOOTSTRAP_SERVERS=… DATABASE_URL=… .venv/bin/python bench/live_pages.py [--pages 200] \
-        [--events 200000] [--runs 3]
+        [--events 200000] [--runs 3] [--clients normal|idle|stopped]
 
 1. Fills a topic with --events events once (bench/projector.py's fill).
 2. Runs with 0 pages and with N, --runs of each, alternating (0 N, N 0, 0 N, ...). Each run: a fresh
@@ -11,8 +11,14 @@ console against none, and how late each stream hears of each committed batch.
    N streams in a process of their own (asyncio, httpx), so that their CPU is not the console's:
    half follow `root=` of a root the workload touches (timeline pages), half no root (roots pages).
    Once every stream has said `ready`, the projector reads the topic from its start: its events/s
-   and CPU seconds (/proc) from its first committed batch to its last, the console's and the
-   streams' CPU over the same span.
+   and CPU seconds (/proc) from its first committed batch to its last, the console's, the streams',
+   PostgreSQL's (the postmaster listening on the URL's port and its children) and the broker's CPU
+   over the same span; the projector's batches and their fold-and-commit time (its /metrics), the
+   median time between two batches (the reference's notifications).
+   --clients says how the streams' process runs, printed with every run: `normal`; `idle`, at
+   SCHED_IDLE, on CPU nobody else wants (browsers on other machines take none of the projector's);
+   `stopped`, SIGSTOPped once all are ready (the console still writes to them, nobody reads:
+   the console's fan-out alone; no delivery figures).
 3. Delivery: for each notification and each stream it concerns, the stream's receipt minus the
    reference's, p50/p99/max over the N-page runs; the streams that missed any (told `resync`
    instead, or not at all).
@@ -146,6 +152,18 @@ def listener_pid(port: int) -> int:
     return int(found.group(1))
 
 
+def runq_seconds(pid: int) -> float:
+    """Time the process's threads have waited on a run queue, ready but not running (schedstat), 0
+    when it is gone."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return total / 1e9
+
+
 def children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -212,11 +230,13 @@ def run_once(bootstrap: str, server: str, topic: str, total: int, roots: list[st
             wait_for(lambda: committed(url, topic) > 0, timeout=120, what="first batch")
             watched["postgres"] = [postmaster, *children(postmaster)]  # the projector's backends are up now
             before = {g: sum(map(cpu_seconds, pids)) for g, pids in watched.items()}
+            waited0 = {g: sum(map(runq_seconds, watched[g])) for g in ("projector", "postgres")}
             batches0 = scrape(metrics_port)
             t0, n0 = time.monotonic(), committed(url, topic)
             wait_for(lambda: committed(url, topic) >= total, timeout=3600, what="all events")
             elapsed, events = time.monotonic() - t0, committed(url, topic) - n0
             cpu = {g: sum(map(cpu_seconds, pids)) - before[g] for g, pids in watched.items()}
+            waited = {g: sum(map(runq_seconds, watched[g])) - waited0[g] for g in waited0}
             batches = {k: v - batches0[k] for k, v in scrape(metrics_port).items()}
             time.sleep(SETTLE_S)
             proc.stop()
@@ -234,7 +254,7 @@ def run_once(bootstrap: str, server: str, topic: str, total: int, roots: list[st
         drop_database(server, url)
     gaps = [b - a for (_, a), (_, b) in zip(reference.heard, reference.heard[1:], strict=False)]
     return {"pages": len(roots), "mode": mode if roots else "-", "events": events, "seconds": elapsed,
-            "rate": events / elapsed, "cpu": cpu, **batches,
+            "rate": events / elapsed, "cpu": cpu, "runq": waited, **batches,
             "gap_ms": statistics.median(gaps) * 1000 if gaps else float("nan"),
             "load": os.getloadavg()[0], "notifications": len(reference.heard),
             "more": sum(key[1] for key, _ in reference.heard),
@@ -278,7 +298,8 @@ def print_run(r: dict[str, Any]) -> None:
             f"({cpu['projector'] * 1e6 / r['events']:.0f} µs/event), postgres {cpu['postgres']:.1f}, "
             f"broker {cpu['broker']:.1f}, console {cpu['console']:.1f}, streams {cpu['streams']:.1f}; "
             f"{r['batches']:.0f} batches, fold+commit {r['batch_s'] * 1000 / max(r['batches'], 1):.0f} ms each, "
-            f"{r['gap_ms']:.0f} ms apart (median); {r['notifications']} notifications ({r['more']} with `more`); "
+            f"{r['gap_ms']:.0f} ms apart (median); run-queue wait s projector {r['runq']['projector']:.1f}, "
+            f"postgres {r['runq']['postgres']:.1f}; {r['notifications']} notifications ({r['more']} with `more`); "
             f"load {r['load']:.2f}")
     if r["pages"] and r["mode"] == "stopped":
         line += (f"\n      (streams stopped while the projector ran: no delivery figures) resync: {r['resynced']}, "
@@ -313,7 +334,10 @@ def summary(runs: list[dict[str, Any]], pages: int, mode: str) -> None:
     for label, fn in (("PostgreSQL CPU per event (µs)", lambda r: r["cpu"]["postgres"] * 1e6 / r["events"]),
                       ("broker CPU per event (µs)", lambda r: r["cpu"]["broker"] * 1e6 / r["events"]),
                       ("fold+commit per batch (ms)", lambda r: r["batch_s"] * 1000 / max(r["batches"], 1)),
-                      ("time between batches (ms)", lambda r: r["gap_ms"])):
+                      ("time between batches (ms)", lambda r: r["gap_ms"]),
+                      ("projector run-queue wait (% of the span)",
+                       lambda r: r["runq"]["projector"] * 100 / r["seconds"]),
+                      ("PostgreSQL run-queue wait (s)", lambda r: r["runq"]["postgres"])):
         print(f"median {label}: 0 pages {med(of(0, fn)):.0f}, {pages} pages {med(of(pages, fn)):.0f}")
     if mode == "stopped":
         print("delivery: not measured (the streams were stopped)")
