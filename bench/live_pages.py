@@ -2,7 +2,7 @@
 console against none, and how late each stream hears of each committed batch.
 
     KAFKA_BOOTSTRAP_SERVERS=… DATABASE_URL=… .venv/bin/python bench/live_pages.py [--pages 200] \
-        [--events 200000] [--runs 3] [--clients normal|idle|stopped]
+        [--events 200000] [--runs 3] [--clients normal|idle|stopped] [--own-sessions]
 
 1. Fills a topic with --events events once (bench/projector.py's fill).
 2. Runs with 0 pages and with N, --runs of each, alternating (0 N, N 0, 0 N, ...). Each run: a fresh
@@ -18,7 +18,11 @@ console against none, and how late each stream hears of each committed batch.
    --clients says how the streams' process runs, printed with every run: `normal`; `idle`, at
    SCHED_IDLE, on CPU nobody else wants (browsers on other machines take none of the projector's);
    `stopped`, SIGSTOPped once all are ready (the console still writes to them, nobody reads:
-   the console's fan-out alone; no delivery figures).
+   the console's fan-out alone; no delivery figures). --own-sessions starts the console and the
+   streams each in a session of its own: where the kernel schedules by autogroup (one per session,
+   sched_autogroup_enabled), a group shares the CPU equally with every other busy group, so without
+   it the console's and the streams' CPU comes out of the projector's group's share (this process's
+   session) on a machine that other work keeps busy; with it, as with services and browsers apart.
 3. Delivery: for each notification and each stream it concerns, the stream's receipt minus the
    reference's, p50/p99/max over the N-page runs; the streams that missed any (told `resync`
    instead, or not at all).
@@ -135,9 +139,11 @@ async def pages(base: str, roots: list[str | None], pipe: Connection) -> None:
 CLIENT_MODES = ("normal", "idle", "stopped")
 
 
-def pages_process(base: str, roots: list[str | None], pipe: Connection, mode: str) -> None:
+def pages_process(base: str, roots: list[str | None], pipe: Connection, mode: str, own_session: bool) -> None:
     """The streams' process. `idle`: at SCHED_IDLE (it and the threads it starts), so that it runs on
-    CPU nobody else wants, standing in for browsers on other machines."""
+    CPU nobody else wants, standing in for browsers on other machines. `own_session`: see main()."""
+    if own_session:
+        os.setsid()
     if mode == "idle":
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     asyncio.run(pages(base, roots, pipe))
@@ -199,13 +205,13 @@ class Reference(threading.Thread):
 
 
 def run_once(bootstrap: str, server: str, topic: str, total: int, roots: list[str | None],
-             log: Path, mode: str) -> dict[str, Any]:
+             log: Path, mode: str, own_sessions: bool) -> dict[str, Any]:
     url = fresh_database(server)
     postmaster = listener_pid(urlsplit(server).port or 5432)
     broker = listener_pid(int(bootstrap.rsplit(":", 1)[1]))
     metrics_port = free_port()
     try:
-        with console(url) as base:
+        with console(url, own_sessions) as base:
             console_pids = pids_named(f"enrichlog.cli web --port {base.rsplit(':', 1)[1]}")
             reference = Reference(url)
             reference.start()
@@ -214,7 +220,7 @@ def run_once(bootstrap: str, server: str, topic: str, total: int, roots: list[st
             if roots:
                 ours, theirs = multiprocessing.get_context("spawn").Pipe()
                 streams = multiprocessing.get_context("spawn").Process(target=pages_process,
-                                                                        args=(base, roots, theirs, mode))
+                                                                        args=(base, roots, theirs, mode, own_sessions))
                 streams.start()
                 if not ours.poll(180) or ours.recv() != "ready":
                     raise SystemExit("the streams did not all say ready")
@@ -312,7 +318,7 @@ def print_run(r: dict[str, Any]) -> None:
     print(line, flush=True)
 
 
-def summary(runs: list[dict[str, Any]], pages: int, mode: str) -> None:
+def summary(runs: list[dict[str, Any]], pages: int, mode: str, own_sessions: bool) -> None:
     def of(n: int, fn: Any) -> list[float]:
         return [fn(r) for r in runs if r["pages"] == n]
 
@@ -324,7 +330,8 @@ def summary(runs: list[dict[str, Any]], pages: int, mode: str) -> None:
     late = [ms for r in runs if r["pages"] for ms in r["late_ms"]]
     med = statistics.median
     loads = [r["load"] for r in runs]
-    print(f"\nclients: {mode}; load (1 min) at the runs' ends {min(loads):.2f} to {max(loads):.2f}")
+    print(f"\nclients: {mode}{', own sessions' if own_sessions else ''}; "
+          f"load (1 min) at the runs' ends {min(loads):.2f} to {max(loads):.2f}")
     print(f"median throughput: 0 pages {med(rate0):,.0f} events/s ({min(rate0):,.0f} to {max(rate0):,.0f}), "
           f"{pages} pages {med(rate_n):,.0f} ({min(rate_n):,.0f} to {max(rate_n):,.0f}) "
           f"({(med(rate_n) / med(rate0) - 1) * 100:+.1f} %)")
@@ -356,6 +363,11 @@ def main() -> None:
                         help="how the streams' process runs: normal; idle (SCHED_IDLE: only on CPU nobody else "
                              "wants, as browsers on other machines); stopped (SIGSTOP once all are ready: the "
                              "console writes to them, nobody reads; no delivery figures)")
+    parser.add_argument("--own-sessions", action="store_true",
+                        help="the console and the streams each in a session of its own: where the kernel "
+                             "schedules by autogroup (one per session), their CPU then does not come out of "
+                             "the share of the projector's group (this process's session), as with services "
+                             "and browsers apart")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     args = parser.parse_args()
@@ -377,16 +389,19 @@ def main() -> None:
     picked = touched_roots(args.events, args.pages // 2)
     roots: list[str | None] = [picked[i % len(picked)] for i in range(args.pages // 2)] if picked else []
     roots += [None] * (args.pages - len(roots))
-    print(f"clients: {args.clients}", flush=True)
+    sessions = "own sessions (console, streams)" if args.own_sessions else "one session with the projector"
+    autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    grouped = autogroup.read_text().strip() if autogroup.exists() else "absent"
+    print(f"clients: {args.clients}; {sessions}; sched_autogroup_enabled: {grouped}", flush=True)
     print(f"filled {topic}: {sent:,} events in {time.monotonic() - started:.0f} s; {len(picked)} roots followed",
           flush=True)
     runs = []
     for i in range(args.runs):
         for n in ((0, args.pages) if i % 2 == 0 else (args.pages, 0)):
             runs.append(run_once(args.bootstrap, args.database_url, topic, total, roots if n else [],
-                                 logs / "live_pages.log", args.clients))
+                                 logs / "live_pages.log", args.clients, args.own_sessions))
             print_run(runs[-1])
-    summary(runs, args.pages, args.clients)
+    summary(runs, args.pages, args.clients, args.own_sessions)
 
 
 if __name__ == "__main__":
