@@ -131,19 +131,22 @@ def pages(conn: psycopg.Connection[Any]) -> list[Page]:
     ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 @contextmanager
-def console(url: str) -> Iterator[str]:
-    """`enrichlog web` as a process of its own over `url`; yields its base URL, stops it after."""
-    port = _free_port()
+def console(url: str, own_session: bool = False) -> Iterator[str]:
+    """`enrichlog web` as a process of its own over `url`; yields its base URL, stops it after.
+    `own_session`: in a session of its own, hence its own scheduler autogroup where the kernel
+    groups by session: its CPU does not come out of the caller's group's share."""
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("ENRICHLOG_WEB_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "enrichlog.cli", "web", "--port", str(port)], env=env, cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "enrichlog.cli", "web", "--port", str(port)], env=env, cwd=ROOT,
+                            start_new_session=own_session)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

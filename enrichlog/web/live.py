@@ -160,14 +160,19 @@ class Feed:
 
 
 async def stream(feed: Feed, root: str | None, heartbeat: float) -> AsyncIterator[str]:
-    """The text of one `GET /api/live` response, for as long as the client stays."""
+    """The text of one `GET /api/live` response, for as long as the client stays. Each wake-up writes
+    everything queued by then in one chunk: one write per notification at most, fewer when behind."""
     yield f"retry: {RETRY_MS}\n\n"
     with feed.subscribe(root) as sub:
         while True:
             try:
-                message = await asyncio.wait_for(sub.queue.get(), heartbeat)
+                async with asyncio.timeout(heartbeat):  # a timer only, not a task per message as wait_for
+                    message = await sub.queue.get()
             except TimeoutError:
                 yield ": heartbeat\n\n"
                 continue
-            yield message.encoded()
+            queued = [message.encoded()]
+            while not sub.queue.empty():
+                queued.append(sub.queue.get_nowait().encoded())
+            yield "".join(queued)
 

@@ -17,6 +17,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "live_pages.py"
     (["--events", "-5"], "--events must be at least 1"),
     (["--runs", "0"], "--runs must be at least 1"),
     (["--pages", "lots"], "argument --pages: invalid int value: 'lots'"),
+    (["--clients", "remote"], "--clients must be one of normal, idle, stopped, not 'remote'"),
 ])
 def test_a_bad_argument_is_refused_by_name(args: list[str], named: str) -> None:
     done = subprocess.run([sys.executable, str(SCRIPT), *args, "--database-url", "postgresql://nobody@127.0.0.1:1/none",

@@ -69,6 +69,25 @@ def test_a_stream_sends_retry_then_heartbeats_then_its_events() -> None:
     assert asyncio.run(go()) == [f"retry: {live.RETRY_MS}\n\n", ": heartbeat\n\n", "event: resync\ndata: {}\n\n"]
 
 
+def test_a_stream_writes_what_queued_while_it_waited_in_one_chunk_in_order() -> None:
+    async def go() -> list[str]:
+        feed = live.Feed("postgresql://nowhere.invalid/x")
+        stream = live.stream(feed, None, heartbeat=5)
+        out = [await anext(stream)]
+        heard = asyncio.ensure_future(anext(stream))  # subscribed, waiting for its first message
+        await asyncio.sleep(0.05)
+        for roots in (["a"], ["b"], ["c"]):  # all offered before the stream runs again
+            feed._broadcast(live.rows_message(notify.payload(roots)))
+        out.append(await heard)
+        feed._broadcast(live.RESYNC)
+        out.append(await anext(stream))
+        await stream.aclose()
+        return out
+
+    rows = [live.rows_message(notify.payload([r])).encoded() for r in "abc"]
+    assert asyncio.run(go()) == [f"retry: {live.RETRY_MS}\n\n", "".join(rows), "event: resync\ndata: {}\n\n"]
+
+
 def test_the_feed_says_it_lost_the_database_once_and_keeps_trying() -> None:
     async def go() -> list[str]:
         feed = live.Feed("postgresql://127.0.0.1:1/nothing-listens-here")
