@@ -9,12 +9,14 @@ still to go, as the producer's wait for the broker's acknowledgements) says what
 than what is done.
 
 A step without a count (connecting to a service) is a `phase`: on a terminal a spinner, erased at
-its end; otherwise one line at its start.
+its end; otherwise one line once it has lasted `first_after` seconds (a quick connection, or one
+refused at once, says nothing more than its result or its one-line error).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,9 +105,11 @@ class Meter:
 
 
 @contextmanager
-def phase(what: str, *, quiet: bool = False, stream: TextIO | None = None) -> Iterator[None]:
+def phase(what: str, *, quiet: bool = False, stream: TextIO | None = None,
+          first_after: float = 1.0) -> Iterator[None]:
     """A step without a count (`what`: "connecting to ..."): on a terminal a spinner saying it,
-    erased at the end; otherwise `what` as one line at the start; nothing when quiet."""
+    erased at the end; otherwise `what` as one line once the step has lasted `first_after` seconds;
+    nothing when quiet."""
     out = stream or sys.stderr
     if quiet:
         yield
@@ -113,5 +117,11 @@ def phase(what: str, *, quiet: bool = False, stream: TextIO | None = None) -> It
         with Console(file=out).status(what):
             yield
     else:
-        print(what, file=out, flush=True)
-        yield
+        say = threading.Timer(first_after, lambda: print(what, file=out, flush=True))
+        say.daemon = True
+        say.start()
+        try:
+            yield
+        finally:
+            say.cancel()
+            say.join()  # a line being written is finished before whatever follows the step

@@ -227,5 +227,6 @@ def _serve_console(console: Console, database_url: str, port: int, verbose: bool
     console.rule("the console: open the URL below; Ctrl-C stops it (and the demo)")
     # Ctrl-C is the way to stop it (uvicorn returns, or re-raises the signal): the demo then cleans up.
     with contextlib.suppress(KeyboardInterrupt):
-        web.run(argparse.Namespace(host=DEFAULT_HOST, port=port, database_url=database_url, verbose=verbose))
+        web.run(argparse.Namespace(host=DEFAULT_HOST, port=port, database_url=database_url, verbose=verbose,
+                                   pool_size=None))
     console.print("console stopped")

@@ -37,17 +37,20 @@ def _summary_only(out: str, topic: str, chains: int) -> int:
     return int(found.group(1))
 
 
-def test_produce_says_connecting_publishing_and_the_acknowledgements_it_waits_for_in_order(
+def test_produce_says_publishing_and_the_acknowledgements_it_waits_for_in_order(
         kafka_bootstrap: str, topic: str) -> None:
     done = _produce(kafka_bootstrap, topic, "--chains", "200")
     assert done.returncode == 0, done.stderr
     delivered = _summary_only(done.stdout, topic, 200)
     assert delivered == _end_offsets_sum(kafka_bootstrap, topic) > 0
     lines = done.stderr.splitlines()
-    assert lines[0] == f"connecting to {kafka_bootstrap}…", lines
-    assert lines[1] == f"created topic {topic} with 3 partitions", lines
+    # "connecting to …" comes first only when connecting lasted a second (enrichlog.progress.phase;
+    # the slow case is tests/integration/test_unreachable.py's), which a loaded machine may take
+    if lines and lines[0] == f"connecting to {kafka_bootstrap}…":
+        lines = lines[1:]
+    assert lines[0] == f"created topic {topic} with 3 partitions", lines
     publishing = [i for i, line in enumerate(lines) if line.startswith(f"publishing to {topic}: ")]
-    assert publishing and publishing == list(range(2, 2 + len(publishing))), lines
+    assert publishing and publishing == list(range(1, 1 + len(publishing))), lines
     assert lines[publishing[-1]].startswith(f"publishing to {topic}: done, 200 chains in "), lines
     rest = lines[publishing[-1] + 1:]
     waited = re.fullmatch(r"waiting for the broker to acknowledge ([\d,]+) events: ([\d,]+) of \1 events to go",

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import io
+import time
 
 from enrichlog.progress import Meter, phase
 
 
-def test_a_phase_is_one_line_at_its_start_and_nothing_when_quiet() -> None:
+def test_a_phase_is_one_line_once_it_lasts_and_nothing_when_quick_or_quiet() -> None:
     out = io.StringIO()
-    with phase("connecting to broker:9092…", stream=out):
+    with phase("connecting to broker:9092…", stream=out, first_after=0.05):
+        time.sleep(0.3)
         assert out.getvalue() == "connecting to broker:9092…\n"
     assert out.getvalue() == "connecting to broker:9092…\n"
-    quiet = io.StringIO()
-    with phase("connecting to broker:9092…", stream=quiet, quiet=True):
+    quick = io.StringIO()
+    with phase("connecting to broker:9092…", stream=quick, first_after=5):
         pass
+    assert quick.getvalue() == ""  # a quick step (or one that fails at once) adds no line
+    quiet = io.StringIO()
+    with phase("connecting to broker:9092…", stream=quiet, quiet=True, first_after=0):
+        time.sleep(0.1)
     assert quiet.getvalue() == ""
 
 
