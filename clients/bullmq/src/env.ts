@@ -10,6 +10,7 @@
  *   ENRICHLOG_EVENTS_TOPIC    default enrichment.job-events
  *   ENRICHLOG_PRODUCER_CLIENT_ID   default enrichlog-bullmq
  */
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createSecureContext, type ConnectionOptions } from "node:tls";
 import type { SASLOptions } from "kafkajs";
@@ -113,6 +114,7 @@ function tls(env: Env, protocol: string): ConnectionOptions | undefined {
   if (cafile) {
     options.ca = readPem("KAFKA_SSL_CAFILE", cafile);
     try {
+      new X509Certificate(options.ca); // TLS itself ignores text that holds no certificate
       createSecureContext({ ca: options.ca });
     } catch (err) {
       throw new ConfigError(`KAFKA_SSL_CAFILE (${cafile}) holds no PEM certificate that TLS can read: ${(err as Error).message}`);
