@@ -1,0 +1,73 @@
+"""Whether a job payload's link written by one producer is read by the other (flat linking,
+docs/events.md): the Python producer writes `Link.to_payload()` ({rootJobId, parentJobId}) into a
+child's payload and reads it back with `Link.from_payload`; @enrichlog/bullmq writes `childData`
+({rootJobId}) and reads `linkOf`. A BullMQ worker and a Python worker may spawn each other's jobs.
+
+What is true today, asserted as it is:
+- a Python payload is read by the package as the same link;
+- a package payload is refused by `Link.from_payload`, which takes a rootJobId without a parentJobId
+  for something that does not link flat (`childData` writes no parentJobId).
+
+It needs node (>= 20) and a build of clients/bullmq (scripts/test does it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from producers import JobContext, Link, LinkError
+from schemas import JobType
+
+PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "bullmq"
+
+
+def _node(script: str, *args: Any) -> Any:
+    """Runs `script` (an ES module importing the package as ./dist/index.js) with `args` as JSON in
+    process.argv[1..]; its stdout as JSON."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed: install Node.js >= 20 to test the package's linking against Python's")
+    if not (PACKAGE / "dist" / "index.js").is_file():
+        pytest.fail(f"clients/bullmq is not built: run `npm ci && npm run build` in {PACKAGE} (scripts/test does)")
+    done = subprocess.run([node, "--input-type=module", "-e", script, *(json.dumps(a) for a in args)], cwd=PACKAGE,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+LINK_OF = """
+import { linkOf } from "./dist/index.js";
+const [id, data] = process.argv.slice(1).map((a) => JSON.parse(a));
+console.log(JSON.stringify(linkOf({ id, data })));
+"""
+CHILD_DATA = """
+import { childData } from "./dist/index.js";
+const [id, data] = process.argv.slice(1).map((a) => JSON.parse(a));
+console.log(JSON.stringify(childData({ id, data }, { entity: "kept" })));
+"""
+
+
+def test_a_python_child_payload_is_read_by_the_package_as_the_same_link() -> None:
+    root = JobContext("py-root", JobType.CHECK_ALBUM_ENRICHMENT, None)
+    payload = {"entity": "kept", **root.child_link().to_payload()}
+    assert _node(LINK_OF, "js-child", payload) == {"rootJobId": "py-root", "parentJobId": "py-root"}
+    # a grandchild the package spawns from that child stays flat: the Python root's id
+    assert _node(CHILD_DATA, "js-child", payload) == {"entity": "kept", "rootJobId": "py-root"}
+
+
+def test_a_package_root_payload_is_a_root_to_python() -> None:
+    assert Link.from_payload({"entity": "kept"}) is None
+    assert _node(LINK_OF, "js-root", {"entity": "kept"}) == {"rootJobId": "js-root"}
+
+
+def test_a_package_child_payload_is_refused_by_python_for_its_missing_parent_job_id() -> None:
+    payload = _node(CHILD_DATA, "js-root", {"entity": "kept"})
+    assert payload == {"entity": "kept", "rootJobId": "js-root"}  # no parentJobId
+    with pytest.raises(LinkError, match="job payload has rootJobId but no parentJobId"):
+        Link.from_payload(payload)
