@@ -140,6 +140,23 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
+def values_on(bootstrap: str, topic: str) -> list[bytes]:
+    """Every record value on the topic, up to its end offsets, partition by partition."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    values: list[bytes] = []
+    try:
+        end = consumer.end_offsets(tps)
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            for records in consumer.poll(timeout_ms=500).values():
+                values.extend(r.value for r in records)
+    finally:
+        consumer.close()
+    return values
+
+
 def positions(db: str, topic: str) -> dict[int, int]:
     """The projector's stored positions of `topic` (partition -> next offset); {} while unreachable."""
     try:

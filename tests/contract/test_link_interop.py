@@ -14,28 +14,20 @@ It needs node (>= 20) and a build of clients/bullmq (scripts/test does it).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from producers import JobContext, Link, LinkError
 from schemas import JobType
-
-PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "bullmq"
+from tests.bullmq_package import PACKAGE, node
 
 
 def _node(script: str, *args: Any) -> Any:
     """Runs `script` (an ES module importing the package as ./dist/index.js) with `args` as JSON in
     process.argv[1..]; its stdout as JSON."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed: install Node.js >= 20 to test the package's linking against Python's")
-    if not (PACKAGE / "dist" / "index.js").is_file():
-        pytest.fail(f"clients/bullmq is not built: run `npm ci && npm run build` in {PACKAGE} (scripts/test does)")
-    done = subprocess.run([node, "--input-type=module", "-e", script, *(json.dumps(a) for a in args)], cwd=PACKAGE,
+    done = subprocess.run([node(), "--input-type=module", "-e", script, *(json.dumps(a) for a in args)], cwd=PACKAGE,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

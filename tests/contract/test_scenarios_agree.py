@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -21,19 +20,18 @@ from typing import Any
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from psycopg.rows import dict_row
 
 from producers import KafkaPublisher, ProducerSettings, Reporter
 from projector.service import ensure_topics
 from projector.settings import ProjectorSettings
 from schemas import parse_event
+from tests.bullmq_package import PACKAGE, node
 from tests.conftest import create_database, drop_database
 from tests.contract.conformance import validator
 from tests.contract.scenario_python import SCENARIOS_FILE, load_scenarios, play
-from tests.harness import ProjectorProcess, caught_up, wait_for
+from tests.harness import ProjectorProcess, caught_up, values_on, wait_for
 
-PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "bullmq"
 PLAYER = PACKAGE / "test" / "flow" / "scenario.mjs"
 PARTITIONS = 3
 
@@ -96,34 +94,12 @@ def _play_python(side: Side, kafka_bootstrap: str, scenarios: list[dict[str, Any
 
 
 def _play_node(side: Side) -> int:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed: install Node.js >= 20 to compare the BullMQ package with Python")
-    if not (PACKAGE / "dist" / "index.js").is_file() or not (PACKAGE / "node_modules" / "bullmq").is_dir():
-        pytest.fail(f"clients/bullmq is not installed and built: run `npm ci && npm run build` in {PACKAGE} "
-                    "(scripts/test does)")
-    done = subprocess.run([node, str(PLAYER), str(SCENARIOS_FILE), side.run], cwd=PACKAGE, env=side.env,
+    done = subprocess.run([node(), str(PLAYER), str(SCENARIOS_FILE), side.run], cwd=PACKAGE, env=side.env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, f"scenario.mjs exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     summary = json.loads(done.stdout)
     sent: int = summary["sent"]
     return sent
-
-
-def _values(bootstrap: str, topic: str) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    end = consumer.end_offsets(tps)
-    values: list[bytes] = []
-    try:
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            for records in consumer.poll(timeout_ms=500).values():
-                values.extend(r.value for r in records)
-    finally:
-        consumer.close()
-    return values
 
 
 def _events(side: Side, values: list[bytes]) -> dict[tuple[str, int, str], dict[str, Any]]:
@@ -189,7 +165,7 @@ def test_the_python_and_the_bullmq_producers_make_the_same_rows(sides: dict[str,
     schema = validator("job-event.schema.json")
     events = {}
     for side in (python, node):
-        values = _values(kafka_bootstrap, side.topic)
+        values = values_on(kafka_bootstrap, side.topic)
         assert len(values) == expected, side.name
         for value in values:
             errors = [e.message for e in schema.iter_errors(json.loads(value))]
@@ -228,8 +204,6 @@ def test_the_python_and_the_bullmq_producers_make_the_same_rows(sides: dict[str,
     (["/nonexistent/scenarios.json", "r"], "scenario: cannot read the scenarios of /nonexistent/scenarios.json"),
 ])
 def test_the_node_player_refuses_bad_arguments_naming_them(args: list[str], message: str) -> None:
-    node = shutil.which("node")
-    assert node is not None, "node is not installed: install Node.js >= 20"
-    done = subprocess.run([node, str(PLAYER), *args], cwd=PACKAGE, capture_output=True, text=True, timeout=60,
+    done = subprocess.run([node(), str(PLAYER), *args], cwd=PACKAGE, capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 2 and done.stderr.startswith(message), done.stderr

@@ -14,29 +14,21 @@ It needs node (>= 20), `npm ci` and a build in clients/bullmq (scripts/test does
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from tests.bullmq_package import PACKAGE, node
 from tests.harness import ProjectorProcess, caught_up, wait_for
 
-PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "bullmq"
 SCRIPT = PACKAGE / "test" / "flow" / "album_flow.mjs"
 
 
 def run_flow(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed: install Node.js >= 20 to run the BullMQ end-to-end test")
-    if not (PACKAGE / "dist" / "index.js").is_file() or not (PACKAGE / "node_modules" / "bullmq").is_dir():
-        pytest.fail(f"clients/bullmq is not installed and built: run `npm ci && npm run build` in {PACKAGE} "
-                    "(scripts/test does)")
-    return subprocess.run([node, str(SCRIPT), *args], cwd=PACKAGE, env=env, capture_output=True, text=True,
+    return subprocess.run([node(), str(SCRIPT), *args], cwd=PACKAGE, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 

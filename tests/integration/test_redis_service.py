@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from enrichlog.services import Endpoints, LocalRedis, ServiceError, ServicesSettings
+from enrichlog.services import Endpoints, LocalRedis, ServiceError, ServicesSettings, down
 from enrichlog.services._proc import pid_alive, port_open
 from enrichlog.services.redis import ping
 from tests.own_services import free_port
@@ -56,6 +56,13 @@ def test_started_it_answers_keeps_nothing_on_disk_and_is_reused(redis: LocalRedi
     redis.stop()
     assert not redis.running() and not port_open("127.0.0.1", port)
     assert not list(redis.home.glob("*.rdb")) and not list(redis.home.glob("appendonly*"))
+
+
+def test_services_down_stops_it(redis: LocalRedis) -> None:
+    redis.start()
+    down(redis.settings)  # Kafka and PostgreSQL of these settings never ran: nothing to stop there
+    assert not redis.running() and not port_open("127.0.0.1", redis.settings.redis_port)
+    assert not redis.pid_file.exists()
 
 
 def test_a_taken_port_is_refused_naming_the_variable(redis: LocalRedis) -> None:
