@@ -11,7 +11,7 @@
  * The loop:
  * 1. connects (lazily, on the first event); while the broker is unreachable, events wait in the
  *    buffer (which drops when full) and the loop tries again after a pause;
- * 2. takes up to `batchSize` events and sends them; kafkajs retries a failed request itself, and a
+ * 2. waits up to `lingerMs` for a batch to gather, takes up to `batchSize` events and sends them; kafkajs retries a failed request itself, and a
  *    batch it gives up on is counted failed and logged with its job ids (not sent again: a broker
  *    that stayed away through kafkajs' retries is an outage the buffer could not bridge for long);
  * 3. on close, stops taking events, drains what is buffered for at most `flushTimeoutMs`, counts
@@ -29,6 +29,7 @@ export interface PublisherOptions {
   kafka: KafkaConfig;
   topic: string;
   batchSize: number;
+  lingerMs: number;
   reconnectPauseMs: number;
   errorLogIntervalMs: number;
   logger: Logger;
@@ -90,6 +91,9 @@ export class Publisher {
         });
         this.buffer.wake = this.pause = undefined;
         continue;
+      }
+      if (this.options.lingerMs > 0 && this.buffer.length < this.options.batchSize && !this.stopping) {
+        await this.sleep(this.options.lingerMs); // let a batch gather: a request per event costs the event loop more
       }
       await this.send(producer, this.buffer.take(this.options.batchSize));
     }
