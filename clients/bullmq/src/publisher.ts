@@ -13,7 +13,9 @@
  *    buffer (which drops when full) and the loop tries again after a pause;
  * 2. waits up to `lingerMs` for a batch to gather, takes up to `batchSize` events and sends them; kafkajs retries a failed request itself, and a
  *    batch it gives up on is counted failed and logged with its job ids (not sent again: a broker
- *    that stayed away through kafkajs' retries is an outage the buffer could not bridge for long);
+ *    that stayed away through kafkajs' retries is an outage the buffer could not bridge for long),
+ *    and the producer is replaced by a new one (a new producer id: kafkajs' idempotent producer
+ *    may otherwise keep refusing with a sequence error);
  * 3. on close, stops taking events, drains what is buffered for at most `flushTimeoutMs`, counts
  *    what is left failed (logged with its job ids), and disconnects.
  */
@@ -62,18 +64,30 @@ export class Publisher {
   /** Starts the sender loop (once). */
   start(): void {
     if (this.running) return;
-    this.producer = new Kafka({ ...this.options.kafka, logLevel: logLevel.NOTHING }).producer({
+    this.producer = this.newProducer();
+    this.running = this.loop();
+  }
+
+  private newProducer(): Producer {
+    return new Kafka({ ...this.options.kafka, logLevel: logLevel.NOTHING }).producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
-    this.running = this.loop();
+  }
+
+  /** After a failed batch: a new producer (and producer id), so that a sequence error does not stick. */
+  private async replaceProducer(): Promise<void> {
+    const old = this.producer as Producer;
+    this.producer = this.newProducer();
+    this.connected = false;
+    await old.disconnect().catch(() => undefined);
   }
 
   private async loop(): Promise<void> {
-    const producer = this.producer as Producer;
     while (!this.gaveUp && !(this.stopping && this.buffer.length === 0)) {
+      const producer = this.producer as Producer;
       if (!this.connected) {
         try {
           await producer.connect();
@@ -111,6 +125,7 @@ export class Publisher {
       if (!this.gaveUp) this.published += batch.length;
     } catch (err) {
       if (!this.gaveUp) this.lose(batch, `not delivered to ${this.options.topic}: ${describe(err)}`);
+      await this.replaceProducer();
     } finally {
       this.inFlight = [];
     }
