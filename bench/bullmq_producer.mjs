@@ -11,7 +11,9 @@
 // 2. Throughput: N events (N/2 wrapped calls, outside any Worker) published as fast as the buffer takes
 //    them (maxWaitMs large, so that none is dropped); events/s from the first call to the last broker
 //    acknowledgement (close()), from one Node process.
-// Each phase writes to a fresh topic of 3 partitions.
+// 3. The wrapper's own call, nothing sent: N wrapped calls of the trivial processor outside any Worker,
+//    with an unreachable broker and a buffer that holds every event. Median and p99, in microseconds.
+// Each phase that sends writes to a fresh topic of 3 partitions.
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { EnrichmentLog } from "../clients/bullmq/dist/index.js";
@@ -100,6 +102,23 @@ async function throughput() {
     events_per_s: Math.round((stats.published - 2) / seconds), ...stats }));
 }
 
+async function ownCall() {
+  const log = new EnrichmentLog({ brokers: ["127.0.0.1:1"], maxBufferedEvents: 4 * JOBS * 10, flushTimeoutMs: 10,
+    reconnectPauseMs: 60_000, logger: { warn: () => {}, error: () => {} } });
+  const processor = log.wrap("CACHE_ALBUM_COVER_ART", trivial);
+  const samples = [];
+  for (let i = 0; i < JOBS * 10; i++) {
+    const t0 = performance.now();
+    await processor({ id: `own-${i}`, data: { entity: ENTITY, n: i }, attemptsMade: 0, opts: {} });
+    samples.push((performance.now() - t0) * 1000);
+  }
+  await log.close();
+  samples.sort((a, b) => a - b);
+  console.log(JSON.stringify({ label: "wrapper's own call, nothing sent", calls: samples.length,
+    median_us: +quantile(samples, 0.5).toFixed(1), p99_us: +quantile(samples, 0.99).toFixed(1) }));
+}
+
 console.log(JSON.stringify({ node: process.version, jobs: JOBS, events: EVENTS, brokers: BROKERS, redis: redis.href }));
 await pathCost();
 await throughput();
+await ownCall();
