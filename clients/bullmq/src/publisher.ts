@@ -63,7 +63,7 @@ export class Publisher {
 
   /** Starts the sender loop (once). */
   start(): void {
-    if (this.running) return;
+    if (this.running || this.stopping) return;
     this.producer = this.newProducer();
     this.running = this.loop();
   }
