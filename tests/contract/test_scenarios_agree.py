@@ -30,7 +30,7 @@ from tests.bullmq_package import PACKAGE, node
 from tests.conftest import create_database, drop_database
 from tests.contract.conformance import validator
 from tests.contract.scenario_python import SCENARIOS_FILE, load_scenarios, play
-from tests.harness import ProjectorProcess, caught_up, values_on, wait_for
+from tests.harness import ProjectorProcess, caught_up, read_records, wait_for
 
 PLAYER = PACKAGE / "test" / "flow" / "scenario.mjs"
 PARTITIONS = 3
@@ -165,7 +165,7 @@ def test_the_python_and_the_bullmq_producers_make_the_same_rows(sides: dict[str,
     schema = validator("job-event.schema.json")
     events = {}
     for side in (python, node):
-        values = values_on(kafka_bootstrap, side.topic)
+        values = [value for _, _, value in read_records(kafka_bootstrap, side.topic, expected, PARTITIONS)]
         assert len(values) == expected, side.name
         for value in values:
             errors = [e.message for e in schema.iter_errors(json.loads(value))]

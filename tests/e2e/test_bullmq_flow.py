@@ -23,9 +23,10 @@ from psycopg.rows import dict_row
 
 from schemas import parse_event
 from tests.bullmq_package import PACKAGE, node
-from tests.harness import ProjectorProcess, caught_up, values_on, wait_for
+from tests.harness import ProjectorProcess, caught_up, read_records, wait_for
 
 SCRIPT = PACKAGE / "test" / "flow" / "album_flow.mjs"
+PARTITIONS = 3  # the projector_env fixture's ENRICHLOG_TOPIC_PARTITIONS, for the topic and its .dlq
 
 
 def run_flow(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -58,11 +59,11 @@ def test_album_flows_on_bullmq_are_projected_one_row_per_job(flow_env: dict[str,
     topic = flow_env["ENRICHLOG_EVENTS_TOPIC"]
     db = flow_env["DATABASE_URL"]
     wait_for(lambda: caught_up(db, kafka_bootstrap, topic), timeout=60, what="the projector to catch up")
-    values = values_on(kafka_bootstrap, topic)
-    assert len(values) == 20
-    for value in values:
+    records = read_records(kafka_bootstrap, topic, 20, PARTITIONS)
+    assert len(records) == 20
+    for _, _, value in records:
         parse_event(value)  # the reference reader: raises on anything it refuses
-    assert values_on(kafka_bootstrap, f"{topic}.dlq") == [], "nothing dead-lettered"
+    assert read_records(kafka_bootstrap, f"{topic}.dlq", 0, PARTITIONS) == [], "nothing dead-lettered"
     rows = _rows(db)
     by_name = {name: rows.get(job_id) for name, job_id in ids.items()}
     assert sorted(rows) == sorted(job_id for name, job_id in ids.items() if name != "no-entity"), "one row per job"

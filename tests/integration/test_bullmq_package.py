@@ -15,20 +15,18 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from kafka import KafkaConsumer
 from kafka.consumer import fetcher
 from kafka.partitioner.default import murmur2
 from kafka.record import MemoryRecords
 from kafka.record.default_records import DefaultRecordBatch
-from kafka.structs import TopicPartition
 
 from schemas import parse_event
+from tests.harness import read_records
 
 PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "bullmq"
 PARTITIONS = 3  # what test/integration/publish.test.mjs creates
@@ -65,26 +63,6 @@ def codecs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield seen
 
 
-def _read(bootstrap: str, topic: str, expected: int, deadline_s: float = 60) -> list[tuple[int, bytes, bytes]]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
-                             group_id=None)
-    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    got: list[tuple[int, bytes, bytes]] = []
-    deadline = time.monotonic() + deadline_s
-    try:
-        end = consumer.end_offsets(tps)
-        while time.monotonic() < deadline:
-            if len(got) >= expected and all(consumer.position(tp) >= end[tp] for tp in tps):
-                break
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                got.extend((tp.partition, r.key, r.value) for r in records)
-    finally:
-        consumer.close()
-    return got
-
-
 def test_the_bullmq_package_passes_its_tests_and_python_reads_what_it_wrote(
         kafka_bootstrap: str, topic: str, codecs: list[int]) -> None:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "ENRICHLOG_TEST_TOPIC": topic}
@@ -94,7 +72,7 @@ def test_the_bullmq_package_passes_its_tests_and_python_reads_what_it_wrote(
     assert integration.returncode == 0, (f"npm run test:integration exited {integration.returncode}:\n"
                                          f"{integration.stdout[-4000:]}\n{integration.stderr[-2000:]}")
 
-    got = _read(kafka_bootstrap, topic, EVENTS)
+    got = read_records(kafka_bootstrap, topic, EVENTS, PARTITIONS)
     assert len(got) == EVENTS
     assert codecs and set(codecs) == {DefaultRecordBatch.CODEC_GZIP}, codecs
     roots = set()

@@ -31,23 +31,28 @@ export class BoundedBuffer {
 
   /** True when taken; a promise of whether it was taken when the buffer was full. */
   offer(message: Message): boolean | Promise<boolean> {
+    return this.offerUntil(message, performance.now() + this.maxWaitMs);
+  }
+
+  private offerUntil(message: Message, deadline: number): boolean | Promise<boolean> {
     if (this.closed) return this.drop(message, "the log is closed");
     if (this.items.length < this.maxEvents) {
       this.items.push(message);
       this.wake?.();
       return true;
     }
-    if (this.overflowing || this.maxWaitMs <= 0) return this.drop(message, "buffer full");
+    const left = deadline - performance.now();
+    if (this.overflowing || left <= 0) return this.drop(message, `buffer full for ${this.maxWaitMs} ms`);
     return new Promise<boolean>((resolve) => {
       const waiter = () => {
         clearTimeout(timer);
-        resolve(this.offer(message));
+        resolve(this.offerUntil(message, deadline)); // room again, unless another caller took it first
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         this.overflowing = true;
         resolve(this.drop(message, `buffer full for ${this.maxWaitMs} ms`));
-      }, this.maxWaitMs);
+      }, left);
       this.waiters.push(waiter);
     });
   }

@@ -1,6 +1,8 @@
 /**
  * Flat linking for BullMQ jobs: every job spawned anywhere below a root carries the root's id in
- * its data as `rootJobId`; its `parentJobId` is that root (docs/events.md, Linking rules).
+ * its data as `rootJobId`, and as `parentJobId` too (docs/events.md, Linking rules): the payload the
+ * Python producer writes (producers/linking.py), so that a child spawned on one side is read right
+ * by a worker on the other.
  *
  * - `childData(parent, data)`: the data of a child added with `queue.add` from inside a processor.
  * - `linkFlow(tree)`: a FlowProducer tree whose top job has a `jobId` and whose descendants all
@@ -11,6 +13,7 @@ import { randomUUID } from "node:crypto";
 import { LinkError } from "./errors.js";
 
 export const ROOT_KEY = "rootJobId";
+export const PARENT_KEY = "parentJobId";
 
 /** What `linkOf` needs of a BullMQ job (a `Job` has all of it). */
 export interface LinkedJob {
@@ -27,17 +30,29 @@ export interface Link {
   guessed?: string;
 }
 
-function rootIdIn(data: unknown): string | undefined {
+function idIn(data: unknown, key: string): string | undefined {
   if (data === null || typeof data !== "object") return undefined;
-  const value = (data as Record<string, unknown>)[ROOT_KEY];
+  const value = (data as Record<string, unknown>)[key];
   return typeof value === "string" && value.length > 0 ? value : undefined;
 }
 
-/** The data of a child of `parent` (at any depth): `{ ...data, rootJobId: parent's root }`. */
-export function childData<T extends object>(parent: LinkedJob, data: T): T & { rootJobId: string } {
+/** The root named by a job's data: `rootJobId`, else `parentJobId` (flat: the parent is the root). */
+function rootIdIn(data: unknown): string | undefined {
+  return idIn(data, ROOT_KEY) ?? idIn(data, PARENT_KEY);
+}
+
+/** The linking fields a child's data carries: both keys, equal (flat linking). */
+function linkFields(root: string): { rootJobId: string; parentJobId: string } {
+  return { [ROOT_KEY]: root, [PARENT_KEY]: root } as { rootJobId: string; parentJobId: string };
+}
+
+/** The data of a child of `parent` (at any depth): `{ ...data, rootJobId, parentJobId }`, both the
+ * parent's root. */
+export function childData<T extends object>(parent: LinkedJob, data: T
+): T & { rootJobId: string; parentJobId: string } {
   const root = rootIdIn(parent.data) ?? parent.id;
   if (!root) throw new LinkError("childData: the parent job has no id (add it to a queue first)");
-  return { ...data, [ROOT_KEY]: root } as T & { rootJobId: string };
+  return { ...data, ...linkFields(root) };
 }
 
 /**
@@ -77,7 +92,7 @@ export interface FlowNode {
 
 function linkChildren<N extends FlowNode>(children: N[] | undefined, root: string): N[] | undefined {
   return children?.map((child) => {
-    const linked: N = { ...child, data: { ...(child.data ?? {}), [ROOT_KEY]: root } };
+    const linked: N = { ...child, data: { ...(child.data ?? {}), ...linkFields(root) } };
     const below = linkChildren(child.children as N[] | undefined, root);
     if (below !== undefined) linked.children = below;
     return linked;
@@ -86,7 +101,7 @@ function linkChildren<N extends FlowNode>(children: N[] | undefined, root: strin
 
 /**
  * A copy of a FlowProducer tree, linked flat: the top job keeps its `opts.jobId` (a random UUID when
- * it has none) and every descendant's data gets `rootJobId` = that id. A top job that itself carries
+ * it has none) and every descendant's data gets `rootJobId` and `parentJobId` = that id. A top job that itself carries
  * a `rootJobId` (a flow added from inside another job, with `childData`) passes that root on instead.
  */
 export function linkFlow<N extends FlowNode>(tree: N): N {

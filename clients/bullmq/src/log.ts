@@ -40,6 +40,8 @@ export interface EnrichmentLogOptions {
   flushTimeoutMs?: number;
   /** Events per produce request. */
   batchSize?: number;
+  /** How long the sender lets events gather before a request that would not be full. */
+  lingerMs?: number;
   /** The pause between two attempts to reach an unreachable broker. */
   reconnectPauseMs?: number;
   /** Connection errors are logged at most once per this interval (events lost always are). */
@@ -100,6 +102,7 @@ export class EnrichmentLog {
     this.publisher = new Publisher(this.buffer, {
       kafka, topic: this.topic, logger: this.logger,
       batchSize: positive("batchSize", options.batchSize, 500, 1),
+      lingerMs: positive("lingerMs", options.lingerMs, 5),
       reconnectPauseMs: positive("reconnectPauseMs", options.reconnectPauseMs, 1000),
       errorLogIntervalMs: positive("errorLogIntervalMs", options.errorLogIntervalMs, 30_000),
     });

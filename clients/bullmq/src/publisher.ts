@@ -11,9 +11,11 @@
  * The loop:
  * 1. connects (lazily, on the first event); while the broker is unreachable, events wait in the
  *    buffer (which drops when full) and the loop tries again after a pause;
- * 2. takes up to `batchSize` events and sends them; kafkajs retries a failed request itself, and a
+ * 2. waits up to `lingerMs` for a batch to gather, takes up to `batchSize` events and sends them; kafkajs retries a failed request itself, and a
  *    batch it gives up on is counted failed and logged with its job ids (not sent again: a broker
- *    that stayed away through kafkajs' retries is an outage the buffer could not bridge for long);
+ *    that stayed away through kafkajs' retries is an outage the buffer could not bridge for long),
+ *    and the producer is replaced by a new one (a new producer id: kafkajs' idempotent producer
+ *    may otherwise keep refusing with a sequence error);
  * 3. on close, stops taking events, drains what is buffered for at most `flushTimeoutMs`, counts
  *    what is left failed (logged with its job ids), and disconnects.
  */
@@ -29,6 +31,7 @@ export interface PublisherOptions {
   kafka: KafkaConfig;
   topic: string;
   batchSize: number;
+  lingerMs: number;
   reconnectPauseMs: number;
   errorLogIntervalMs: number;
   logger: Logger;
@@ -60,19 +63,31 @@ export class Publisher {
 
   /** Starts the sender loop (once). */
   start(): void {
-    if (this.running) return;
-    this.producer = new Kafka({ ...this.options.kafka, logLevel: logLevel.NOTHING }).producer({
+    if (this.running || this.stopping) return;
+    this.producer = this.newProducer();
+    this.running = this.loop();
+  }
+
+  private newProducer(): Producer {
+    return new Kafka({ ...this.options.kafka, logLevel: logLevel.NOTHING }).producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
-    this.running = this.loop();
+  }
+
+  /** After a failed batch: a new producer (and producer id), so that a sequence error does not stick. */
+  private async replaceProducer(): Promise<void> {
+    const old = this.producer as Producer;
+    this.producer = this.newProducer();
+    this.connected = false;
+    await old.disconnect().catch(() => undefined);
   }
 
   private async loop(): Promise<void> {
-    const producer = this.producer as Producer;
     while (!this.gaveUp && !(this.stopping && this.buffer.length === 0)) {
+      const producer = this.producer as Producer;
       if (!this.connected) {
         try {
           await producer.connect();
@@ -91,6 +106,9 @@ export class Publisher {
         this.buffer.wake = this.pause = undefined;
         continue;
       }
+      if (this.options.lingerMs > 0 && this.buffer.length < this.options.batchSize && !this.stopping) {
+        await this.sleep(this.options.lingerMs); // let a batch gather: a request per event costs the event loop more
+      }
       await this.send(producer, this.buffer.take(this.options.batchSize));
     }
   }
@@ -107,6 +125,7 @@ export class Publisher {
       if (!this.gaveUp) this.published += batch.length;
     } catch (err) {
       if (!this.gaveUp) this.lose(batch, `not delivered to ${this.options.topic}: ${describe(err)}`);
+      await this.replaceProducer();
     } finally {
       this.inFlight = [];
     }

@@ -127,3 +127,21 @@ test("broker unreachable: the processor's result and error come back at once, th
   assert.equal(await ok(job("u-3", {})), result, "a closed log still runs the processor");
   assert.equal(log.stats().dropped, 3);
 });
+
+test("a batch the broker refuses (the topic does not exist) is counted failed and logged; once it exists, events flow", async () => {
+  const topic = `bullmq-missing-${randomUUID()}`;
+  const errors = [];
+  const log = new EnrichmentLog({ brokers: BROKERS.split(","), topic, logger: { warn: () => {}, error: (m) => errors.push(m) } });
+  const processor = log.wrap("ENRICH_ALBUM", async (j) => j.id);
+  assert.equal(await processor(job("missing-1", {})), "missing-1");
+  const deadline = Date.now() + 60_000;
+  while (log.stats().failed < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(log.stats(), { published: 0, buffered: 0, dropped: 0, failed: 2, invalid: 0 });
+  assert.ok(errors.some((m) => m.includes("2 event(s) lost") && m.includes("missing-1")), errors.join("\n"));
+  await createTopic(topic);
+  assert.equal(await processor(job("missing-2", {})), "missing-2");
+  await log.close();
+  assert.deepEqual(log.stats(), { published: 2, buffered: 0, dropped: 0, failed: 2, invalid: 0 });
+  const got = await readBack(topic, 2);
+  assert.deepEqual(got.map((m) => [m.key, m.value.kind]), [["missing-2", "job.started"], ["missing-2", "job.finished"]]);
+});

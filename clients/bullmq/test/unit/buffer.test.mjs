@@ -56,6 +56,7 @@ test("maxWaitMs 0 drops at once when full; a closed buffer drops everything, wai
   const now = new BoundedBuffer(1, 0);
   now.offer(msg(1));
   assert.equal(now.offer(msg(2)), false);
+  assert.equal(now.dropped, 1);
   const closing = new BoundedBuffer(1, 1000);
   closing.offer(msg(1));
   const waiting = closing.offer(msg(2));
@@ -63,4 +64,17 @@ test("maxWaitMs 0 drops at once when full; a closed buffer drops everything, wai
   assert.equal(await waiting, false);
   assert.equal(closing.offer(msg(3)), false);
   assert.equal(closing.dropped, 2);
+});
+
+test("room for one wakes one waiter, oldest first; the other is dropped at its own deadline", async () => {
+  const buffer = new BoundedBuffer(1, 60);
+  buffer.offer(msg(1));
+  const began = performance.now();
+  const first = buffer.offer(msg(2));
+  const second = buffer.offer(msg(3));
+  setTimeout(() => buffer.take(1), 20);
+  assert.deepEqual(await Promise.all([first, second]), [true, false]);
+  const waited = performance.now() - began;
+  assert.ok(waited >= 55 && waited < 400, `waited ${waited} ms`);
+  assert.deepEqual(buffer.take(5).map((m) => m.value), ["2"]);
 });
