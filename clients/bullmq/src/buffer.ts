@@ -75,6 +75,12 @@ export class BoundedBuffer {
     return batch;
   }
 
+  /** Puts a batch the broker did not take back in front, oldest first, to be sent again. The
+   * buffer may hold up to one batch more than `maxEvents` until it drains: new offers wait meanwhile. */
+  requeue(batch: Message[]): void {
+    this.items = batch.concat(this.items);
+  }
+
   /** Refuses every later offer (counted dropped) and lets waiting callers go (dropped too). */
   close(): void {
     this.closed = true;

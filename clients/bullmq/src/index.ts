@@ -14,5 +14,6 @@ export type { EnvelopeOptions, JobField } from "./envelope.js";
 export { kafkaSettingsFromEnv, DEFAULT_TOPIC } from "./env.js";
 export type { KafkaSettings } from "./env.js";
 export { ConfigError, LinkError } from "./errors.js";
+export { recordRefusal } from "./publisher.js";
 export type { Logger } from "./publisher.js";
 export * from "./generated/events.js";

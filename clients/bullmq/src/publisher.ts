@@ -11,11 +11,14 @@
  * The loop:
  * 1. connects (lazily, on the first event); while the broker is unreachable, events wait in the
  *    buffer (which drops when full) and the loop tries again after a pause;
- * 2. waits up to `lingerMs` for a batch to gather, takes up to `batchSize` events and sends them; kafkajs retries a failed request itself, and a
- *    batch it gives up on is counted failed and logged with its job ids (not sent again: a broker
- *    that stayed away through kafkajs' retries is an outage the buffer could not bridge for long),
- *    and the producer is replaced by a new one (a new producer id: kafkajs' idempotent producer
- *    may otherwise keep refusing with a sequence error);
+ * 2. waits up to `lingerMs` for a batch to gather, takes up to `batchSize` events and sends them;
+ *    kafkajs retries a failed request itself, and a batch it gives up on goes back to the front of
+ *    the buffer to be sent again after a pause, unless the broker refused the records themselves
+ *    (too large, invalid, corrupt: sending them again cannot help, so they are counted failed and
+ *    logged with their job ids) (at-least-once: the projector folds a repeated event
+ *    once, by its eventId), the error logged at most once per `errorLogIntervalMs`; the producer is
+ *    replaced by a new one (a new producer id: kafkajs' idempotent producer may otherwise keep
+ *    refusing with a sequence error). Meanwhile the buffer fills, and drops when full;
  * 3. on close, stops taking events, drains what is buffered for at most `flushTimeoutMs`, counts
  *    what is left failed (logged with its job ids), and disconnects.
  */
@@ -124,8 +127,18 @@ export class Publisher {
       });
       if (!this.gaveUp) this.published += batch.length;
     } catch (err) {
-      if (!this.gaveUp) this.lose(batch, `not delivered to ${this.options.topic}: ${describe(err)}`);
+      this.inFlight = [];
+      if (this.gaveUp) return; // close() has counted the batch failed
+      const refused = recordRefusal(err);
+      if (refused !== undefined) {
+        this.lose(batch, `refused by the broker (${refused}): ${describe(err)}`);
+        await this.replaceProducer();
+        return;
+      }
+      this.buffer.requeue(batch);
+      this.record(`not delivered to ${this.options.topic}, kept to send again: ${describe(err)}`);
       await this.replaceProducer();
+      await this.sleep(this.stopping ? Math.min(this.options.reconnectPauseMs, 100) : this.options.reconnectPauseMs);
     } finally {
       this.inFlight = [];
     }
@@ -207,6 +220,18 @@ export class Publisher {
         new Promise((resolve) => setTimeout(resolve, Math.min(timeoutMs, 1000)).unref())]);
     }
   }
+}
+
+/** The broker's error codes that refuse the records themselves, whatever the broker's state. */
+const RECORD_REFUSALS = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE"]);
+
+/** The code of a refusal of the records in `err` or its causes; undefined for anything else. */
+export function recordRefusal(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === "string" && RECORD_REFUSALS.has(type)) return type;
+  }
+  return undefined;
 }
 
 function describe(err: unknown): string {

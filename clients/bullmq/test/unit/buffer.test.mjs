@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BoundedBuffer } from "../../dist/index.js";
+import { BoundedBuffer, recordRefusal } from "../../dist/index.js";
 
 const msg = (n) => ({ key: "r", value: String(n), jobId: `j${n}` });
 
@@ -77,4 +77,27 @@ test("room for one wakes one waiter, oldest first; the other is dropped at its o
   const waited = performance.now() - began;
   assert.ok(waited >= 55 && waited < 400, `waited ${waited} ms`);
   assert.deepEqual(buffer.take(5).map((m) => m.value), ["2"]);
+});
+
+test("requeue puts a batch the broker did not take back in front, oldest first; new offers wait while over the bound", async () => {
+  const buffer = new BoundedBuffer(3, 10);
+  [1, 2, 3].forEach((n) => buffer.offer(msg(n)));
+  const batch = buffer.take(2);
+  buffer.offer(msg(4));
+  buffer.requeue(batch);
+  assert.equal(buffer.length, 4);
+  assert.equal(await buffer.offer(msg(5)), false, "over the bound: the offer waits maxWaitMs, then drops");
+  assert.deepEqual(buffer.take(10).map((m) => m.value), ["1", "2", "3", "4"]);
+});
+
+test("recordRefusal: the broker refusing the records (in the error or its causes) is told apart from an outage", () => {
+  const tooLarge = Object.assign(new Error("The request included a message larger than the max message size"),
+    { type: "MESSAGE_TOO_LARGE" });
+  assert.equal(recordRefusal(tooLarge), "MESSAGE_TOO_LARGE");
+  assert.equal(recordRefusal(new Error("retries exceeded", { cause: tooLarge })), "MESSAGE_TOO_LARGE");
+  const missing = Object.assign(new Error("This server does not host this topic-partition"),
+    { type: "UNKNOWN_TOPIC_OR_PARTITION" });
+  assert.equal(recordRefusal(new Error("retries exceeded", { cause: missing })), undefined);
+  assert.equal(recordRefusal(new Error("Connection error: ECONNREFUSED")), undefined);
+  assert.equal(recordRefusal("not an error"), undefined);
 });
