@@ -1,7 +1,8 @@
 """Fixtures that start or name the real services. None of them skips: a missing service fails.
 
 Services come from KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set (scripts/test starts local ones
-and sets them), otherwise from testcontainers when a Docker engine answers.
+and sets them), otherwise from testcontainers when a Docker engine answers. Redis (for the BullMQ
+tests) comes from REDIS_URL, otherwise the local one (`enrichlog services`' Redis) is started.
 """
 
 from __future__ import annotations
@@ -52,6 +53,23 @@ def kafka_bootstrap() -> Iterator[str]:
 
     with KafkaContainer("apache/kafka:3.9.1").with_kraft() as kafka:
         yield kafka.get_bootstrap_server()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a real Redis server: REDIS_URL, else the local service (started here, stopped at the end
+    when this fixture started it)."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    from enrichlog.services import LocalRedis, ServicesSettings
+
+    redis = LocalRedis(ServicesSettings())
+    started = not redis.running()
+    redis.start()
+    yield redis.url
+    if started:
+        redis.stop()
 
 
 @pytest.fixture(scope="session")

@@ -131,6 +131,29 @@ def stream(bootstrap: str, topic: str, events: list[JobEvent], seconds: float,
     return thread
 
 
+def read_records(bootstrap: str, topic: str, expected: int, partitions: int,
+                 deadline_s: float = 60) -> list[tuple[int, bytes, bytes]]:
+    """(partition, key, value) of every message, in each partition's order; polls until `expected`
+    messages arrived, then until the topic's end offsets are all consumed (nothing extra hides)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None)
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    got: list[tuple[int, bytes, bytes]] = []
+    deadline = time.monotonic() + deadline_s
+    try:
+        end = consumer.end_offsets(tps)
+        while time.monotonic() < deadline:
+            if len(got) >= expected and all(consumer.position(tp) >= end[tp] for tp in tps):
+                break
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                got.extend((tp.partition, r.key, r.value) for r in records)
+    finally:
+        consumer.close()
+    return got
+
+
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     try:

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             kafka = KafkaConnection()
         else:
             with console.status("starting Kafka and PostgreSQL…"):
-                endpoints = services.up(local)
+                endpoints = services.up(local, redis=False)
             kafka, database_url = plaintext(endpoints.bootstrap_servers), endpoints.database_url
         assert database_url
         return _demo(args, console, kafka, database_url)

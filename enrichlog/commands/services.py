@@ -1,4 +1,4 @@
-"""`enrichlog services up|down|status|env`: the local Kafka broker and PostgreSQL cluster."""
+"""`enrichlog services up|down|status|env`: the local Kafka broker, PostgreSQL cluster and Redis."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "status":
         kafka, pg = services.LocalKafka(settings), services.LocalPostgres(settings)
+        redis = services.LocalRedis(settings)
         print(f"kafka     {'running' if kafka.running() else 'stopped'}  {settings.bootstrap_servers}"
               f"  logs: {kafka.logs_dir / 'server.log'}")
         if settings.kafka_sasl_ssl_port is not None:
@@ -36,10 +37,11 @@ def run(args: argparse.Namespace) -> int:
                   f"{kafka.pki.client_cert_file}")
         print(f"postgres  {'running' if pg.running() else 'stopped'}  {settings.database_url()}"
               f"  logs: {pg.log_file}")
-        return 0 if kafka.running() and pg.running() else 3
+        print(f"redis     {'running' if redis.running() else 'stopped'}  {settings.redis_url}  logs: {redis.log_file}")
+        return 0 if kafka.running() and pg.running() and redis.running() else 3
     started = time.monotonic()
     endpoints = (services.up(settings) if args.action == "up"
-                 else services.Endpoints(settings.bootstrap_servers, settings.database_url()))
+                 else services.Endpoints(settings.bootstrap_servers, settings.database_url(), settings.redis_url))
     exports = endpoints.as_env()
     if args.listener != "plaintext":
         kafka = services.LocalKafka(settings)

@@ -6,7 +6,7 @@ import re
 import urllib.parse
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,9 @@ class ServicesSettings(BaseSettings):
     kafka_controller_port: int = Field(19093, ge=1, le=65535)
     kafka_heap: str = Field("768m", pattern=r"^\d+[mMgG]$")
     pg_port: int = Field(55432, ge=1, le=65535)
+    redis_port: int = Field(16379, ge=1, le=65535)
+    # Debian's redis-server (apt-get install redis-server), or another path to the binary.
+    redis_server: str = "redis-server"
     pg_bin: Path | None = None
     pg_user: str = Field("enrichlog", pattern=r"^[a-z_][a-z0-9_]*$")
     pg_database: str = Field("enrichlog", pattern=r"^[a-z_][a-z0-9_]*$")
@@ -54,9 +57,29 @@ class ServicesSettings(BaseSettings):
                              "inside name=...,password=...)")
         return v
 
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> ServicesSettings:
+        # Two services on one port: the second would find it taken, or a client would reach the wrong one.
+        ports = {"ENRICHLOG_KAFKA_PORT": self.kafka_port, "ENRICHLOG_KAFKA_CONTROLLER_PORT": self.kafka_controller_port,
+                 "ENRICHLOG_PG_PORT": self.pg_port, "ENRICHLOG_REDIS_PORT": self.redis_port,
+                 "ENRICHLOG_KAFKA_SASL_SSL_PORT": self.kafka_sasl_ssl_port,
+                 "ENRICHLOG_KAFKA_MTLS_PORT": self.kafka_mtls_port}
+        seen: dict[int, str] = {}
+        for name, port in ports.items():
+            if port is None:
+                continue
+            if port in seen:
+                raise ValueError(f"{name} and {seen[port]} are both {port}: each service needs a port of its own")
+            seen[port] = name
+        return self
+
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}"
 
     def database_url(self, database: str | None = None) -> str:
         login = self.pg_user

@@ -25,6 +25,7 @@ from kafka.structs import TopicPartition
 from producers import KafkaPublisher, ProducerSettings, RecordTooLarge
 from producers.workload import WorkloadConfig, generate_events, run_workload
 from schemas import DiscogsArtistDetail, JobEvent, JobType, dump_event
+from tests.harness import read_records
 
 PARTITIONS = 3
 SLACK_S = 2.0  # scheduling noise on a busy 2-core machine, on top of the configured bounds
@@ -36,28 +37,6 @@ def _create_topic(bootstrap: str, topic: str, configs: dict[str, str] | None = N
         admin.create_topics([NewTopic(topic, PARTITIONS, 1, topic_configs=configs or {})])
     finally:
         admin.close()
-
-
-def _read_back(bootstrap: str, topic: str, expected: int, deadline_s: float = 60) -> list[tuple[int, bytes, bytes]]:
-    """(partition, key, value) of every message, in each partition's order; polls until `expected`
-    messages arrived, then until the topic's end offsets are all consumed (nothing extra hides)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, group_id=None)
-    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    got: list[tuple[int, bytes, bytes]] = []
-    deadline = time.monotonic() + deadline_s
-    try:
-        end = consumer.end_offsets(tps)
-        while time.monotonic() < deadline:
-            if len(got) >= expected and all(consumer.position(tp) >= end[tp] for tp in tps):
-                break
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                got.extend((tp.partition, r.key, r.value) for r in records)
-    finally:
-        consumer.close()
-    return got
 
 
 def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
@@ -175,7 +154,7 @@ def test_workload_is_delivered_once_in_order_on_both_paths(kafka_bootstrap: str,
     assert len(made) == 1
     assert len(made[0].sent_keys) == (0 if fast_append else len(expected))
 
-    _assert_delivered_in_order(_read_back(kafka_bootstrap, topic, len(expected)), expected)
+    _assert_delivered_in_order(read_records(kafka_bootstrap, topic, len(expected), PARTITIONS), expected)
 
 
 # -- 2. the fallbacks go through send(), in order with the events around them ------------------
@@ -203,7 +182,7 @@ def test_fast_path_off_falls_back_to_send(kafka_bootstrap: str, topic: str, reas
         assert publisher._fast is None
     assert (stats.sent, stats.failed, stats.dropped, stats.pending) == (len(expected), 0, 0, 0)
     assert len(made[0].sent_keys) == len(expected)  # every event went through send()
-    _assert_delivered_in_order(_read_back(kafka_bootstrap, topic, len(expected)), expected)
+    _assert_delivered_in_order(read_records(kafka_bootstrap, topic, len(expected), PARTITIONS), expected)
 
 
 def _with_profile(event: JobEvent, chars: int) -> JobEvent:
@@ -247,7 +226,7 @@ def test_records_above_the_limit_are_refused_and_those_below_go_the_fast_path(ka
     assert made[0].sent_keys == []  # every accepted event took the fast path
 
     delivered = events[:too_big] + events[too_big + 1:]
-    got = _read_back(kafka_bootstrap, topic, len(delivered))
+    got = read_records(kafka_bootstrap, topic, len(delivered), PARTITIONS)
     _assert_delivered_in_order(got, delivered)
     big_value = dump_event(events[big])
     assert any(v == big_value for _, _, v in got)
@@ -338,7 +317,8 @@ def test_mixed_batches_count_each_event_by_its_own_outcome(kafka_bootstrap: str,
     assert (stats.sent, stats.failed, stats.dropped, stats.pending) == (
         len(events) - len(rejected), len(rejected), 0, 0)
     delivered = [e for i, e in enumerate(events) if i not in rejected]
-    _assert_delivered_in_order(_read_back(kafka_bootstrap, topic, len(delivered)), delivered, ordered=False)
+    got = read_records(kafka_bootstrap, topic, len(delivered), PARTITIONS)
+    _assert_delivered_in_order(got, delivered, ordered=False)
 
 
 @pytest.mark.kafka
@@ -364,7 +344,7 @@ def test_rejected_record_with_idempotence_replaces_the_producer_and_only_it_fail
     assert (stats.accepted, stats.dropped, stats.pending, stats.pending_bytes) == (len(events), 0, 0, 0)
     assert (stats.sent, stats.failed) == (len(events) - len(rejected), len(rejected))
     delivered = [e for i, e in enumerate(events) if i not in rejected]
-    got = _read_back(kafka_bootstrap, topic, len(delivered))
+    got = read_records(kafka_bootstrap, topic, len(delivered), PARTITIONS)
     assert {v for _, _, v in got} == {dump_event(e) for e in delivered}  # duplicates possible, nothing else
     by_value = {dump_event(e): e for e in delivered}
     for partition, key, value in got:
@@ -411,4 +391,4 @@ def test_wait_connected_turns_true_after_a_failed_metadata_warm_up(kafka_bootstr
         stats = publisher.stats
     assert (stats.sent, stats.failed, stats.dropped) == (len(events), 0, 0)
     assert made[0].sent_keys == []  # metadata known: every event took the fast path
-    _assert_delivered_in_order(_read_back(kafka_bootstrap, topic, len(events)), events)
+    _assert_delivered_in_order(read_records(kafka_bootstrap, topic, len(events), PARTITIONS), events)
